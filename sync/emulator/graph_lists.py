@@ -1,0 +1,9 @@
+"""(being written)"""
+
+from __future__ import annotations
+
+from .graph_router import GraphRouter
+
+
+def register(router: GraphRouter) -> None:
+    pass

@@ -1,0 +1,64 @@
+"""Everything one running emulator holds: tenants, tokens, budgets, counters, clock, faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import Clock
+from .model import World
+from .presence import PresenceModel
+from .stats import Stats
+from .throttle import Budget, Throttle
+from .tokens import TokenStore
+
+__all__ = ["EmulatorState", "Limits"]
+
+
+@dataclass
+class Limits:
+    presence_requests: int = 1500  # per app per tenant per presence_window seconds
+    presence_window: float = 30.0
+    presence_max_ids: int = 650
+    directory_requests: int = 2000  # per app per tenant per directory_window seconds
+    directory_window: float = 10.0
+    sharepoint_requests: int = 1200  # per app per tenant per sharepoint_window seconds
+    sharepoint_window: float = 60.0
+    batch_max_requests: int = 20
+    filter_max_values: int = 15
+    page_default: int = 100
+    page_max: int = 999
+    token_lifetime: float = 3599.0
+    device_code_interval: int = 0  # seconds MSAL waits between polls
+    device_code_lifetime: int = 900
+    unknown_presence_ids: str = "item"  # "item": PresenceUnknown object; "omit": left out
+
+    def budgets(self) -> dict[str, Budget]:
+        return {
+            "presence": Budget(self.presence_requests, self.presence_window),
+            "directory": Budget(self.directory_requests, self.directory_window),
+            "sharepoint": Budget(self.sharepoint_requests, self.sharepoint_window),
+        }
+
+
+@dataclass
+class EmulatorState:
+    world: World
+    limits: Limits = field(default_factory=Limits)
+    clock: Clock = field(default_factory=Clock)
+    stats: Stats = field(default_factory=Stats)
+    tokens: TokenStore = field(init=False)
+    throttle: Throttle = field(init=False)
+    presence: PresenceModel = field(init=False)
+    faults: Any = None  # faults.FaultConfig, set by the app factory
+    device_codes: dict[str, Any] = field(default_factory=dict)  # identity module's pending device flows
+
+    def __post_init__(self) -> None:
+        self.tokens = TokenStore(lifetime=self.limits.token_lifetime)
+        self.throttle = Throttle(self.limits.budgets())
+        self.presence = PresenceModel(self.world.presence_seed)
+
+    def apply_limits(self) -> None:
+        """Push changed Limits into the budgets and token lifetime."""
+        self.throttle.budgets = self.limits.budgets()
+        self.tokens.lifetime = self.limits.token_lifetime

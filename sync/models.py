@@ -1,0 +1,133 @@
+"""Plain data that flows through one cycle: roster rows, validation results, presences, changes.
+
+Pure data: no I/O, no third-party imports. Timestamps are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "CODES",
+    "ERROR_CODES",
+    "AgentRow",
+    "Change",
+    "CycleResult",
+    "DirectoryUser",
+    "Presence",
+    "ValidationRow",
+]
+
+# Finding codes, in the order they are reported. Severity "error": the agent cannot be collected;
+# "warning": fixed automatically or collected with a caveat.
+CODES: dict[str, str] = {
+    "EMPTY": "error",
+    "WHITESPACE": "warning",
+    "UNICODE": "warning",
+    "PREFIX": "warning",
+    "SYNTAX": "error",
+    "DISPLAY_NAME": "error",
+    "UNKNOWN_DOMAIN": "error",
+    "UNVERIFIED_DOMAIN": "error",
+    "GUEST": "warning",
+    "NOT_UPN": "warning",
+    "NOT_FOUND": "error",
+    "DISABLED": "warning",
+    "DUPLICATE": "warning",
+}
+ERROR_CODES = frozenset(c for c, s in CODES.items() if s == "error")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    """One item of the Agent list as read from SharePoint (or a roster CSV)."""
+
+    item_id: int
+    raw_upn: str | None
+    etag: str | None = None
+    fields: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """One Entra user as the local directory cache holds it."""
+
+    id: str
+    upn: str
+    display_name: str = ""
+    mail: str | None = None
+    proxy_addresses: tuple[str, ...] = ()  # as Graph sends them, e.g. "SMTP:a@b.com", "SIP:a@b.com"
+    im_addresses: tuple[str, ...] = ()
+    account_enabled: bool = True
+    user_type: str = "Member"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationRow:
+    """The verdict on one roster cell (one row of validation.csv)."""
+
+    item_id: int
+    raw_upn: str | None
+    normalized_upn: str  # "" when the agent cannot be collected
+    status: str  # "ok" | "fixed" | "invalid"
+    codes: tuple[str, ...]
+    severity: str  # "error" | "warning" | "" (ok)
+    suggestion: str = ""
+    user_id: str | None = None  # resolved Entra object id, when known
+
+    @property
+    def collectable(self) -> bool:
+        return self.status != "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """One agent's presence as observed in one cycle (one row of presence.csv)."""
+
+    account_id: str
+    agent_item_id: int
+    upn: str
+    user_id: str
+    display_name: str
+    availability: str
+    activity: str
+    status_message: str
+    out_of_office: bool
+    observed_at: datetime
+    stale: bool = False  # the chunk failed; values are the last known ones
+    sequence_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A presence transition (one row of presence_history.csv)."""
+
+    account_id: str
+    upn: str
+    user_id: str
+    from_availability: str
+    from_activity: str
+    to_availability: str
+    to_activity: str
+    changed_at: datetime
+
+
+@dataclass(slots=True)
+class CycleResult:
+    """What one cycle did for one account; the per-cycle INFO line is built from it."""
+
+    account_id: str
+    started_at: datetime
+    agents: int = 0
+    valid: int = 0
+    resolved: int = 0
+    presences: int = 0
+    changes: int = 0
+    requests: int = 0
+    throttled: int = 0
+    stale: int = 0
+    written_back: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+    needs_human: bool = False
