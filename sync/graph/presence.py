@@ -1,0 +1,67 @@
+"""Presence for many users at once: getPresencesByUserId in chunks of at most 650 ids, concurrently.
+
+Every chunk goes through the account's presence budget (1,500 requests per 30 s per app and
+tenant by default), honours Retry-After, and is retried on transient failures. A chunk that
+still fails is reported back, so its agents are marked stale; it never fails the whole cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import GraphError
+from .client import GraphClient
+
+__all__ = ["MAX_IDS_PER_CALL", "PresenceResult", "fetch_presences"]
+
+log = logging.getLogger(__name__)
+
+MAX_IDS_PER_CALL = 650
+
+
+@dataclass
+class PresenceResult:
+    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id (lower-case) -> presence JSON
+    failed_ids: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+
+async def _chunk(client: GraphClient, ids: Sequence[str], deadline: float | None) -> list[dict[str, Any]]:
+    reply = await client.call("POST", "communications/getPresencesByUserId", body={"ids": list(ids)},
+                              bucket="presence", deadline=deadline)
+    value = reply.get("value") if isinstance(reply, dict) else None
+    if not isinstance(value, list):
+        raise GraphError("getPresencesByUserId answered without a 'value' list")
+    return value
+
+
+async def fetch_presences(client: GraphClient, user_ids: Sequence[str], *, chunk_size: int = MAX_IDS_PER_CALL,
+                          concurrency: int = 8, deadline: float | None = None) -> PresenceResult:
+    """Presence of every id; ids are de-duplicated, chunks run ``concurrency`` at a time."""
+    if not 1 <= chunk_size <= MAX_IDS_PER_CALL:
+        raise ValueError(f"chunk_size must be 1..{MAX_IDS_PER_CALL}")
+    unique = list(dict.fromkeys(user_ids))
+    chunks = [unique[i:i + chunk_size] for i in range(0, len(unique), chunk_size)]
+    result = PresenceResult()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(chunk: list[str]) -> None:
+        async with gate:
+            try:
+                items = await _chunk(client, chunk, deadline)
+            except GraphError as exc:
+                result.failed_ids.update(chunk)
+                result.errors.append(f"{len(chunk)} ids: {exc}")
+                log.warning("account %s: presence chunk of %d ids failed: %s", client.account_id, len(chunk), exc)
+                return
+            by_id = result.by_id
+            for item in items:
+                uid = item.get("id")
+                if isinstance(uid, str):
+                    by_id[uid.lower()] = item
+    await asyncio.gather(*(run(c) for c in chunks))
+    return result

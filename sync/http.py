@@ -1,0 +1,204 @@
+"""HTTP plumbing shared by every Microsoft endpoint: TLS trust, the one retry policy, request budgets.
+
+- Trust: the system store, plus ``SSL_CERT_FILE`` / ``REQUESTS_CA_BUNDLE`` and an explicit CA bundle.
+  Verification is never switched off; a local CA is trusted by adding it, not by disabling checks.
+- Retries: only transient failures (429, 5xx, timeouts, resets) are retried, honouring a fractional
+  ``Retry-After`` and falling back to jittered exponential backoff (tenacity).
+- Budgets: a rolling-window limiter that never lets more than N requests start in any window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import os
+import re
+import ssl
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity.wait import wait_exponential_jitter
+
+from .errors import TransientGraphError
+
+__all__ = [
+    "RequestBudget",
+    "TrustConfig",
+    "is_transient",
+    "parse_retry_after",
+    "retrying",
+    "sanitize_url",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+USER_AGENT = "NONISV|presence-sync|presence-sync/0.1"
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """Which CAs to trust: the system store plus env bundles plus an explicit bundle."""
+
+    ca_bundle: Path | None = None
+
+    def extra_bundles(self) -> list[Path]:
+        out: list[Path] = []
+        for cand in (self.ca_bundle, os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE")):
+            if cand and Path(cand).is_file() and Path(cand) not in out:
+                out.append(Path(cand))
+        return out
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        for bundle in self.extra_bundles():
+            ctx.load_verify_locations(cafile=str(bundle))
+        return ctx
+
+    def bundle_file(self, state_dir: Path) -> Path:
+        """One PEM file with every trusted CA, for requests-based clients (office365) that take a path."""
+        parts: list[bytes] = []
+        system = ssl.get_default_verify_paths().cafile
+        for p in [Path(system)] if system and Path(system).is_file() else []:
+            parts.append(p.read_bytes())
+        if not parts:
+            import certifi
+
+            parts.append(Path(certifi.where()).read_bytes())
+        for bundle in self.extra_bundles():
+            parts.append(bundle.read_bytes())
+        data = b"\n".join(parts)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        target = state_dir / "ca-bundle.pem"
+        if not target.exists() or target.read_bytes() != data:
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        return target
+
+
+_SECRET_PARAMS = re.compile(r"(?i)([?&](?:\$skiptoken|\$deltatoken|code|client_secret|password|access_token|sig)=)[^&]+")
+
+
+def sanitize_url(url: str | httpx.URL) -> str:
+    """The URL with secrets and opaque paging tokens masked, for logs and messages."""
+    return _SECRET_PARAMS.sub(r"\1***", str(url))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds (possibly fractional) or an HTTP-date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The one predicate: what is worth retrying."""
+    if isinstance(exc, TransientGraphError):
+        return True
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code in TRANSIENT_STATUS
+    return isinstance(exc, (httpx.TransportError, httpx.DecodingError))
+
+
+class _WaitRetryAfter:
+    """Wait what the server asked for (Retry-After), else jittered exponential backoff."""
+
+    def __init__(self, cap: float = 60.0) -> None:
+        self.cap = cap
+        self.fallback = wait_exponential_jitter(initial=0.25, max=8.0, jitter=0.5)
+
+    def __call__(self, rs: RetryCallState) -> float:
+        exc = rs.outcome.exception() if rs.outcome else None
+        ra = getattr(exc, "retry_after", None)
+        if ra is None and isinstance(exc, httpx.HTTPStatusError):
+            ra = parse_retry_after(exc.response.headers.get("Retry-After"))
+        if ra is not None:
+            # Round up to the millisecond so we never come back a hair too early.
+            return min(self.cap, math.ceil(ra * 1000) / 1000 + 0.01)
+        return float(self.fallback(rs))
+
+
+def retrying(attempts: int = 6, deadline: float | None = None,
+             sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> AsyncRetrying:
+    """The retry policy: transient errors only, Retry-After honoured, bounded by attempts and time."""
+    stop: Any = stop_after_attempt(attempts)
+    if deadline is not None:
+        stop = stop | stop_after_delay(deadline)
+    return AsyncRetrying(retry=retry_if_exception(is_transient), wait=_WaitRetryAfter(), stop=stop,
+                         reraise=True, sleep=sleep)
+
+
+class RequestBudget:
+    """At most ``limit`` request starts in any rolling ``window`` seconds, shared by all tasks.
+
+    A 429 pauses the whole budget until its Retry-After has elapsed, so concurrent chunks don't
+    walk into the same wall.
+    """
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("a request budget needs limit >= 1 and window > 0")
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._starts: deque[float] = deque()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self._clock()
+                while self._starts and self._starts[0] <= now - self.window:
+                    self._starts.popleft()
+                wait = self._paused_until - now
+                if len(self._starts) >= self.limit:
+                    wait = max(wait, self._starts[0] + self.window - now)
+                if wait <= 0:
+                    self._starts.append(now)
+                    return
+                await self._sleep(wait + 0.001)
+
+    def in_window(self) -> int:
+        now = self._clock()
+        return sum(1 for t in self._starts if t > now - self.window)
+
+
+def new_async_client(trust: TrustConfig, base_url: str = "", timeout: float = 30.0,
+                     max_connections: int = 16, transport: Any = None) -> httpx.AsyncClient:
+    """The httpx client every Graph call goes through (HTTP/2 where the server offers it)."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        verify=trust.ssl_context(),
+        http2=True,
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        headers={"User-Agent": USER_AGENT},
+        transport=transport,
+        trust_env=False,
+    )

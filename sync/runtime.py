@@ -1,0 +1,149 @@
+"""Wiring for one account: token provider, Graph client and budgets, roster source, pipeline."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .auth import AccountAuth, AuthSettings
+from .errors import NeedsHumanError, RosterError
+from .graph.client import GraphClient
+from .graph.lists import GraphListRoster, WriteResult
+from .http import RequestBudget, TrustConfig, new_async_client
+from .models import AgentRow
+from .pipeline import AccountPipeline, Cadence, RosterSource, WritebackColumns
+from .sharepoint import SharePointRoster
+from .store import Store
+
+__all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    state_dir: Path
+    trust: TrustConfig
+    presence_limit: int = 1500
+    presence_window: float = 30.0
+    cadence: Cadence = field(default_factory=Cadence)
+    columns: WritebackColumns = field(default_factory=WritebackColumns)
+    dry_run: bool = False
+    roster_csv: Path | None = None
+
+
+@dataclass
+class CsvRoster:
+    """``--roster FILE.csv``: the UPN column (and an optional ``Id`` column) from a CSV; no write-back."""
+
+    path: Path
+    upn_column: str
+
+    async def read(self) -> list[AgentRow]:
+        try:
+            with self.path.open(newline="", encoding="utf-8-sig") as f:
+                reader = csv.DictReader(f)
+                if reader.fieldnames is None or self.upn_column not in reader.fieldnames:
+                    raise RosterError(f"{self.path}: no column named '{self.upn_column}' (columns: "
+                                      f"{', '.join(reader.fieldnames or [])}); name the UPN column in the first row")
+                rows = []
+                for n, rec in enumerate(reader, start=1):
+                    raw_id = (rec.get("Id") or rec.get("ID") or "").strip()
+                    item_id = int(raw_id) if raw_id.isdigit() else n
+                    rows.append(AgentRow(item_id, rec.get(self.upn_column), None, dict(rec)))
+                return rows
+        except OSError as exc:
+            raise RosterError(f"{self.path}: cannot read the roster CSV: {exc.strerror}") from exc
+
+    async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult:
+        return WriteResult()
+
+
+class AccountRuntime:
+    """Everything one account needs across cycles; built once per process."""
+
+    def __init__(self, account: Any, opts: RuntimeOptions, store: Store, cipher: Any,
+                 sync_http: httpx.Client) -> None:
+        self.account = account
+        self.account_id: str = account.id
+        self.opts = opts
+        self.dry_run = opts.dry_run
+        self.store = store
+        self.auth = AccountAuth(AuthSettings(
+            account_id=account.id, tenant_id=account.tenant_id, client_id=account.client_id, mode=account.mode,
+            authority_host=account.authority_host, graph_url=account.graph_url,
+            secret=account.secret_value(), username=account.username, password=account.password_value(),
+        ), opts.state_dir, cipher, sync_http)
+        self.login_thread: threading.Thread | None = None
+        self._pipeline: AccountPipeline | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.auth.has_login()
+
+    def start_device_login(self, stop_flag: threading.Event, wait: bool) -> None:
+        """Log where to log in (the seed's wording) and, unless ``wait`` is False, poll in the background."""
+        login = self.auth.begin_device_login()
+        log.warning("Graph API needs authentication for account with ID '%s' (tenant: %s). "
+                    "Please login on %s with code %s", self.account_id, self.account.tenant_id,
+                    login.verification_uri, login.user_code)
+        if not wait:
+            return
+
+        def poll() -> None:
+            try:
+                self.auth.finish_device_login(login, should_stop=stop_flag.is_set)
+                log.info("account %s: login complete; collecting presence", self.account_id)
+            except NeedsHumanError as exc:
+                log.error("%s", exc)
+        self.login_thread = threading.Thread(target=poll, name=f"login-{self.account_id}", daemon=True)
+        self.login_thread.start()
+
+    def _roster(self, graph: GraphClient) -> tuple[RosterSource, Any]:
+        acc = self.account
+        if self.opts.roster_csv is not None:
+            return CsvRoster(self.opts.roster_csv, acc.upn_column), None
+        if not acc.site_url:
+            raise RosterError(f"account '{acc.id}' has no <AgentList SiteUrl=...>; add one or pass --roster FILE.csv")
+        if acc.mode == "secret":
+            # SharePoint REST refuses app-only tokens minted from a secret: use Graph's list route.
+            return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column), None
+        sp = SharePointRoster(acc.site_url, acc.list_title, acc.upn_column,
+                              self.auth.sync_token_response(self.auth.site_scopes(acc.site_url)),
+                              str(self.opts.trust.bundle_file(self.opts.state_dir)))
+        return sp, lambda: sp.requests_made
+
+    def pipeline(self) -> AccountPipeline:
+        if self._pipeline is None:
+            acc = self.account
+            self._http = new_async_client(self.opts.trust)
+            graph = GraphClient(
+                account_id=acc.id, graph_url=acc.graph_url, token=self.auth.token_source(self.auth.graph_scopes()),
+                http=self._http,
+                budgets={"presence": RequestBudget(self.opts.presence_limit, self.opts.presence_window)},
+            )
+            roster, extra = self._roster(graph)
+            self._pipeline = AccountPipeline(
+                account_id=acc.id, graph=graph, roster=roster, store=self.store, cadence=self.opts.cadence,
+                columns=self.opts.columns, dry_run=self.opts.dry_run,
+                writeback_enabled=self.opts.roster_csv is None, extra_requests=extra)
+        return self._pipeline
+
+    def report_dry_run(self, planned: Mapping[int, Mapping[str, str]]) -> None:
+        for item_id, values in sorted(planned.items())[:50]:
+            log.info("dry-run: account %s item %s would be set to %s", self.account_id, item_id,
+                     ", ".join(f"{k}={v!r}" for k, v in values.items()))
+        if len(planned) > 50:
+            log.info("dry-run: account %s: ... and %d more item(s)", self.account_id, len(planned) - 50)
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
