@@ -1,16 +1,159 @@
-"""(being written)"""
+"""Graph v1.0 over HTTP: bearer check, request parsing, dispatch through the shared router.
+
+The handlers live by concept in ``graph_users`` (users, me, delta, domains),
+``graph_presence`` (presence reads) and ``graph_batch`` (JSON batching); this module
+turns Starlette requests into ``GraphRequest`` objects and ``GraphResponse`` objects
+back into HTTP with Graph's headers (``request-id``, ``client-request-id``, OData
+content type), and holds the small helpers they share (opaque page tokens, links).
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import base64
+import json
+import re
+import uuid
+from typing import Any
+from urllib.parse import quote
 
-from .graph_router import GraphRouter
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .graph_router import GraphRequest, GraphResponse, GraphRouter, Handler, error
 from .state import EmulatorState
+from .tokens import GRAPH_AUDIENCES, AuthFailure
+
+__all__ = ["CONTENT_TYPE", "Reject", "add", "context", "decode_token", "encode_token", "link", "register", "routes", "to_http"]
+
+CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+_WWW_AUTH = ('Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+             'client_id="00000003-0000-0000-c000-000000000000"')
+_BAD_JSON = ("Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of "
+             "valid JSON format.")
 
 
 def register(router: GraphRouter) -> None:
-    pass
+    """Add every Graph v1.0 handler of this module family to the shared router."""
+    from . import graph_batch, graph_presence, graph_users
+
+    graph_users.register(router)
+    graph_presence.register(router)
+    graph_batch.register(router)
 
 
 def routes(state: EmulatorState, router: GraphRouter) -> list[BaseRoute]:
-    return []
+    async def endpoint(request: Request) -> Response:
+        return await handle(request, state, router)
+
+    return [Route("/v1.0/{path:path}", endpoint, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])]
+
+
+# --- shared helpers --------------------------------------------------------------------------------
+
+class Reject(Exception):
+    """Raised by handler helpers to answer with a Graph error instead of a result."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.response = error(status, code, message)
+
+
+def add(router: GraphRouter, method: str, pattern: str, endpoint: str, fn: Handler, *,
+        bucket: str = "directory", permissions: tuple[str, ...] = ()) -> None:
+    """Register ``fn`` so that a ``Reject`` raised anywhere inside becomes its Graph error."""
+    async def run(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        try:
+            return await fn(req, m)
+        except Reject as rej:
+            return rej.response
+
+    router.route(method, pattern, endpoint, bucket=bucket, permissions=permissions)(run)
+
+
+def encode_token(payload: dict[str, Any]) -> str:
+    """An opaque, URL-safe page/delta token (clients must not parse it, so plain base64 JSON does)."""
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> dict[str, Any] | None:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def link(req: GraphRequest, path: str, params: dict[str, str]) -> str:
+    """Absolute URL under this emulator's /v1.0, query encoded as Graph writes it ($ and commas kept)."""
+    query = "&".join(f"{quote(k, safe='$')}={quote(v, safe=',()@:$')}" for k, v in params.items())
+    return f"{req.base_url}/v1.0{path}" + (f"?{query}" if query else "")
+
+
+def context(req: GraphRequest, fragment: str) -> str:
+    return f"{req.base_url}/v1.0/$metadata#{fragment}"
+
+
+# --- HTTP ------------------------------------------------------------------------------------------
+
+async def handle(request: Request, state: EmulatorState, router: GraphRouter) -> Response:
+    raw = await request.body()
+    crid = request.headers.get("client-request-id") or str(uuid.uuid4())
+    rid = str(uuid.uuid4())
+    base_url = str(request.base_url).rstrip("/")
+    try:
+        token = state.tokens.validate(request.headers.get("authorization"))
+    except AuthFailure as exc:
+        return _unauthorized(state, exc.message, rid, crid)
+    if token.audience not in GRAPH_AUDIENCES and token.audience != base_url.lower():
+        return _unauthorized(state, "Access token validation failure. Invalid audience.", rid, crid)
+    tenant = state.world.tenants.get(token.tenant_id)
+    if tenant is None:
+        return _unauthorized(state, "Access token validation failure. Invalid issuer.", rid, crid)
+    body: Any = None
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return to_http(state, error(400, "BadRequest", _BAD_JSON), rid, crid)
+    query: dict[str, str] = {}
+    for k, v in request.query_params.multi_items():
+        query.setdefault(k, v)
+    req = GraphRequest(
+        method=request.method, path="/" + request.path_params["path"], query=query,
+        headers={k.lower(): v for k, v in request.headers.items()}, body=body, base_url=base_url,
+        token=token, tenant=tenant, state=state,
+    )
+    return to_http(state, await router.dispatch(req), rid, crid)
+
+
+def _unauthorized(state: EmulatorState, message: str, rid: str, crid: str) -> Response:
+    resp = error(401, "InvalidAuthenticationToken", message, {"WWW-Authenticate": _WWW_AUTH})
+    return to_http(state, resp, rid, crid)
+
+
+def stamp_error(body: Any, rid: str, crid: str) -> None:
+    """Make an error body's innerError carry the same ids as the response headers."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        inner = body["error"].get("innerError")
+        if isinstance(inner, dict):
+            inner["request-id"] = rid
+            inner["client-request-id"] = crid
+
+
+def to_http(state: EmulatorState, resp: GraphResponse, rid: str, crid: str) -> Response:
+    state.stats.status[resp.status] += 1
+    headers = {"request-id": rid, "client-request-id": crid, "Cache-Control": "no-cache",
+               "OData-Version": "4.0", "Strict-Transport-Security": "max-age=31536000",
+               "x-ms-ags-diagnostic": '{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"5"}}'}
+    headers.update(resp.headers)
+    if resp.body is None:
+        return Response(b"", status_code=resp.status, headers=headers)
+    stamp_error(resp.body, rid, crid)
+    ctype = "application/json" if resp.status >= 400 else CONTENT_TYPE
+    data = json.dumps(resp.body, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(data, status_code=resp.status, headers=headers, media_type=ctype)
+
+
