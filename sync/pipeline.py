@@ -23,6 +23,7 @@ from .graph.lists import WriteResult
 from .graph.presence import fetch_presences
 from .models import AgentRow, Change, CycleResult, Presence, ValidationRow
 from .roster import DirectoryIndex, Domains, Validator
+from .settings import WriteBackColumns
 from .store import Store
 
 __all__ = ["AccountPipeline", "Cadence", "CycleOutput", "RosterSource", "writeback_values"]
@@ -41,14 +42,6 @@ class Cadence:
     domains_interval: float = 300.0
     writeback_interval: float = 60.0
     lookup_limit: int = 400  # UPNs missing from the cache looked up per roster refresh
-
-
-@dataclass(frozen=True)
-class WritebackColumns:
-    availability: str = "Availability"
-    activity: str = "Activity"
-    updated: str = "PresenceUpdated"
-    upn_status: str = "UpnStatus"
 
 
 @dataclass
@@ -70,13 +63,13 @@ def upn_status_text(v: ValidationRow) -> str:
 
 
 def writeback_values(v: ValidationRow, p: Presence | None, changed_at: datetime | None,
-                     cols: WritebackColumns) -> dict[str, str]:
+                     cols: WriteBackColumns) -> dict[str, str]:
     """The column values one Agent-list item should hold."""
     out = {cols.upn_status: upn_status_text(v)}
     if p is not None and not p.stale:
         out[cols.availability] = p.availability
         out[cols.activity] = p.activity
-        out[cols.updated] = iso_z(changed_at or p.observed_at)
+        out[cols.presence_updated] = iso_z(changed_at or p.observed_at)
     return out
 
 
@@ -95,7 +88,7 @@ class AccountPipeline:
     roster: RosterSource
     store: Store
     cadence: Cadence = field(default_factory=Cadence)
-    columns: WritebackColumns = field(default_factory=WritebackColumns)
+    columns: WriteBackColumns = field(default_factory=WriteBackColumns)
     dry_run: bool = False
     writeback_enabled: bool = True
     extra_requests: Any = None  # callable returning requests made outside Graph (SharePoint REST)
@@ -172,6 +165,18 @@ class AccountPipeline:
     def _validate(self) -> list[ValidationRow]:
         return self._validator_for().validate(self._rows)
 
+    async def validate_only(self) -> list[ValidationRow]:
+        """Roster, domains and directory only: the data-quality verdict without fetching presence."""
+        mono = time.monotonic()
+        await self._refresh_domains(mono)
+        await self._refresh_roster(mono, True)
+        validation = self._validate()
+        if await self._resolve_missing(validation):
+            validation = self._validate()
+        self.store.save_validation(self.account_id, validation)
+        self._validation = validation
+        return validation
+
     async def run_cycle(self, *, force_refresh: bool = False, final: bool = False) -> CycleOutput:
         t0 = time.perf_counter()
         started = datetime.now(UTC)
@@ -185,6 +190,8 @@ class AccountPipeline:
         if refreshed and await self._resolve_missing(validation):
             validation = self._validate()
         validation_changed = validation != self._validation
+        if validation_changed:
+            self.store.save_validation(self.account_id, validation)
         self._validation = validation
 
         targets = [v for v in validation if v.collectable and v.user_id]

@@ -18,7 +18,8 @@ from .graph.client import GraphClient
 from .graph.lists import GraphListRoster, WriteResult
 from .http import RequestBudget, TrustConfig, new_async_client
 from .models import AgentRow
-from .pipeline import AccountPipeline, Cadence, RosterSource, WritebackColumns
+from .pipeline import AccountPipeline, Cadence, RosterSource
+from .settings import AccountConfig, WriteBackColumns
 from .sharepoint import SharePointRoster
 from .store import Store
 
@@ -34,7 +35,7 @@ class RuntimeOptions:
     presence_limit: int = 1500
     presence_window: float = 30.0
     cadence: Cadence = field(default_factory=Cadence)
-    columns: WritebackColumns = field(default_factory=WritebackColumns)
+    columns: WriteBackColumns = field(default_factory=WriteBackColumns)
     dry_run: bool = False
     roster_csv: Path | None = None
 
@@ -69,7 +70,7 @@ class CsvRoster:
 class AccountRuntime:
     """Everything one account needs across cycles; built once per process."""
 
-    def __init__(self, account: Any, opts: RuntimeOptions, store: Store, cipher: Any,
+    def __init__(self, account: AccountConfig, opts: RuntimeOptions, store: Store, cipher: Any,
                  sync_http: httpx.Client) -> None:
         self.account = account
         self.account_id: str = account.id
@@ -77,9 +78,10 @@ class AccountRuntime:
         self.dry_run = opts.dry_run
         self.store = store
         self.auth = AccountAuth(AuthSettings(
-            account_id=account.id, tenant_id=account.tenant_id, client_id=account.client_id, mode=account.mode,
+            account_id=account.id, tenant_id=account.tenant_id, client_id=account.client_id, mode=account.auth,
             authority_host=account.authority_host, graph_url=account.graph_url,
-            secret=account.secret_value(), username=account.username, password=account.password_value(),
+            secret=account.secret.reveal() if account.secret else None, username=account.username,
+            password=account.password.reveal() if account.password else None,
         ), opts.state_dir, cipher, sync_http)
         self.login_thread: threading.Thread | None = None
         self._pipeline: AccountPipeline | None = None
@@ -113,7 +115,7 @@ class AccountRuntime:
             return CsvRoster(self.opts.roster_csv, acc.upn_column), None
         if not acc.site_url:
             raise RosterError(f"account '{acc.id}' has no <AgentList SiteUrl=...>; add one or pass --roster FILE.csv")
-        if acc.mode == "secret":
+        if acc.auth == "secret":
             # SharePoint REST refuses app-only tokens minted from a secret: use Graph's list route.
             return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column), None
         sp = SharePointRoster(acc.site_url, acc.list_title, acc.upn_column,

@@ -44,6 +44,7 @@ class Outputs:
     out_dir: Path
     presences: dict[str, list[Presence]] = field(default_factory=dict)
     validation: dict[str, list[ValidationRow]] = field(default_factory=dict)
+    validation_dirty: bool = False
 
     @property
     def presence_csv(self) -> Path:
@@ -61,6 +62,7 @@ class Outputs:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         rows = [(acc, v) for acc in sorted(self.validation) for v in self.validation[acc]]
         write_validation_csv(self.validation_csv, rows)
+        self.validation_dirty = False
 
     def write_presence(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,11 +71,13 @@ class Outputs:
 
 class Scheduler:
     def __init__(self, runtimes: Sequence[AccountRuntime], outputs: Outputs, *, interval: float,
-                 once: bool, clock: Callable[[], float] = time.monotonic) -> None:
+                 once: bool, max_cycles: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.runtimes = list(runtimes)
         self.outputs = outputs
         self.interval = interval
         self.once = once
+        self.max_cycles = 1 if once else max_cycles
         self._clock = clock
         self.stop = asyncio.Event()
         self._stop_flag = threading.Event()  # seen by device-login threads
@@ -102,6 +106,7 @@ class Scheduler:
         self.outputs.presences[rt.account_id] = out.presences
         if out.validation_changed:
             self.outputs.validation[rt.account_id] = out.validation
+            self.outputs.validation_dirty = True
         if out.changes:
             append_history_csv(self.outputs.history_csv, out.changes)
         if out.planned_writes and rt.dry_run:
@@ -123,21 +128,20 @@ class Scheduler:
             self.needs_human.add(rt.account_id)
 
     async def run(self) -> int:
+        self.outputs.out_dir.mkdir(parents=True, exist_ok=True)
         self._start_logins()
         start = self._clock()
         tick = 0
         while True:
             ready = [rt for rt in self.runtimes if rt.ready]
-            final = self.once
+            final = self.max_cycles is not None and self.cycles + 1 >= self.max_cycles
             results = await asyncio.gather(*(self._cycle_one(rt, final) for rt in ready))
             self.cycles += 1
-            changed = any(r is not None for r in results)
-            if changed:
-                self.outputs.out_dir.mkdir(parents=True, exist_ok=True)
+            if any(r is not None for r in results):
                 self.outputs.write_presence()
-                if any(self.outputs.validation.values()) or self.cycles == 1:
-                    self.outputs.write_validation()
-            if self.once or self.stop.is_set():
+            if self.outputs.validation_dirty:
+                self.outputs.write_validation()
+            if final or self.stop.is_set():
                 break
             tick += 1
             # Drift-free: the n-th cycle starts at start + n*interval; a slow cycle skips missed ticks.
@@ -151,9 +155,9 @@ class Scheduler:
                 break
             except TimeoutError:
                 pass
-        if self.once:
-            return self.exit_code()
-        return EXIT_OK
+        if self.stop.is_set():
+            return EXIT_OK  # asked to stop: the current cycle finished its writes
+        return self.exit_code()
 
     def exit_code(self) -> int:
         if self.needs_human:

@@ -96,7 +96,7 @@ class SharePointRoster:
         ctx.execute_query()
         type_name = lst.properties["ListItemEntityTypeFullName"]
         for item_id, values in updates.items():
-            item: ListItem = lst.items.get_by_id(item_id)
+            item: ListItem = lst.get_item_by_id(item_id)
             item._entity_type_name = type_name  # one $batch instead of a type lookup per item
             for k, v in values.items():
                 item.set_property(k, v)

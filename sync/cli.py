@@ -1,0 +1,312 @@
+"""The ``presence-sync`` command line: parse options, build Settings, call one library function, map errors
+to exit codes (0 ok, 1 partial failure, 2 configuration or usage error, 3 an account needs a human).
+
+The only module that prints, installs logging handlers or exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from .config import load_settings
+from .errors import EXIT_OK, EXIT_USAGE, ConfigError, SyncError, UsageError
+from .settings import Settings, default_state_dir
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="presence-sync",
+    help="Keep a contact centre's view of Microsoft Teams presence fresh: Agent list -> UPN validation -> "
+         "Graph presence -> SharePoint and CSV.\n\nExit codes: 0 ok, 1 partial failure, 2 configuration or usage "
+         "error, 3 an account needs a human (login, consent, expired secret).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+_TOKENISH = re.compile(r"(eyJ[\w-]{8,}\.[\w.-]+|0\.EMU\.[\w-]+|(?i:bearer)\s+[\w.~+/=-]{16,})")
+
+
+class _Redact(logging.Filter):
+    """Last line of defence: nothing that looks like a bearer token reaches a log handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if _TOKENISH.search(msg):
+            record.msg, record.args = _TOKENISH.sub("***", msg), None
+        return True
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+                           "level": record.levelname, "logger": record.name, "message": record.getMessage()})
+
+
+def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_Redact())
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("sync").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("httpx", "httpcore", "msal", "office365", "urllib3", "hpack", "h2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    """Print a user-facing error (never a traceback) and return the exit to raise."""
+    if isinstance(exc, ConfigError):
+        err.print(f"[bold red]configuration error[/] ({len(exc.problems)} problem(s)):", highlight=False)
+        for p in exc.problems:
+            err.print(f"  {p}", highlight=False, markup=False)
+        return typer.Exit(EXIT_USAGE)
+    if isinstance(exc, SyncError):
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        return typer.Exit(exc.exit_code)
+    raise exc
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.xml (default: $PRESENCE_SYNC_CONFIG "
+                                                 "or ./config.xml).", show_default=False)]
+StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="State directory: key, token caches, SQLite store "
+                                                "(default: $PRESENCE_SYNC_STATE_DIR or "
+                                                "~/.local/state/presence-sync).", show_default=False)]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for the CSV outputs (default ./out).",
+                                              show_default=False)]
+AccountOpt = Annotated[list[str] | None, typer.Option("--account", "-a", help="Only this Account Id (repeatable).",
+                                                       show_default=False)]
+CaOpt = Annotated[Path | None, typer.Option("--ca-bundle", help="Extra CA bundle (PEM) to trust, e.g. the local "
+                                             "tenant's ca.pem. The system store and SSL_CERT_FILE / "
+                                             "REQUESTS_CA_BUNDLE are always trusted.", show_default=False)]
+RosterOpt = Annotated[Path | None, typer.Option("--roster", help="Read the roster from this CSV (a UPN column, "
+                                                 "optional Id) instead of SharePoint; no write-back.",
+                                                 show_default=False)]
+
+
+def _settings(config: Path | None, **flags: Any) -> tuple[Settings, list[Any]]:
+    overrides = {k: v for k, v in flags.items() if v is not None and v != () and v != []}
+    if "account_filter" in overrides:
+        overrides["account_filter"] = tuple(overrides["account_filter"])
+    path = config
+    if path is None:
+        cand = Path("config.xml")
+        path = cand if cand.exists() else None
+    settings, warnings = load_settings(path, overrides, dotenv_path=Path(".env"))
+    for w in warnings:
+        err.print(f"warning: {w}", highlight=False, markup=False)
+    return settings, warnings
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle (with write-back) and exit.")] = False,
+    interval: Annotated[float | None, typer.Option("--interval", help="Seconds between cycle starts (default 5).",
+                                                   min=0.1, show_default=False)] = None,
+    out_dir: OutOpt = None,
+    state_dir: StateOpt = None,
+    account: AccountOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing to SharePoint; print what would "
+                                                            "change.")] = False,
+    log_format: Annotated[str | None, typer.Option("--log-format", help="text or json (default text).",
+                                                   show_default=False)] = None,
+    roster: RosterOpt = None,
+    ca_bundle: CaOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every HTTP request.")] = False,
+) -> None:
+    """Collect presence for every account, once or every N seconds.
+
+    Example: presence-sync run --config config.xml --interval 5 --out ./out
+    """
+    try:
+        if log_format not in (None, "text", "json"):
+            raise UsageError(f"--log-format must be text or json, not {log_format!r}")
+        settings, _ = _settings(config, state_dir=state_dir, out_dir=out_dir, interval=interval, once=once or None,
+                                dry_run=dry_run or None, log_format=log_format, account_filter=account,
+                                roster_csv=roster, ca_bundle=ca_bundle)
+        setup_logging(settings.log_format, verbose)
+        from .job import run_job
+
+        report = asyncio.run(run_job(settings))
+    except (SyncError, OSError) as exc:
+        raise _fail(exc if isinstance(exc, SyncError) else UsageError(str(exc))) from None
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def validate(
+    config: ConfigOpt = None,
+    out_dir: OutOpt = None,
+    state_dir: StateOpt = None,
+    account: AccountOpt = None,
+    roster: RosterOpt = None,
+    ca_bundle: CaOpt = None,
+) -> None:
+    """Check the Agent list's UPNs only: write validation.csv and print findings by code and account.
+
+    Example: presence-sync validate --config config.xml --out ./out
+    """
+    try:
+        settings, _ = _settings(config, state_dir=state_dir, out_dir=out_dir, account_filter=account,
+                                roster_csv=roster, ca_bundle=ca_bundle)
+        setup_logging(settings.log_format)
+        from .report import print_validation_summary, run_validation
+
+        rows, code = asyncio.run(run_validation(settings))
+    except (SyncError, OSError) as exc:
+        raise _fail(exc if isinstance(exc, SyncError) else UsageError(str(exc))) from None
+    print_validation_summary(out, rows, settings.out_dir / "validation.csv")
+    raise typer.Exit(code)
+
+
+def _parse_when(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{name} {value!r} is not an ISO 8601 time; use e.g. 2026-11-27T08:00:00Z") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@app.command()
+def export(
+    state_dir: StateOpt = None,
+    out_dir: OutOpt = None,
+    since: Annotated[str | None, typer.Option("--since", help="Start (ISO 8601, UTC if no offset).",
+                                              show_default=False)] = None,
+    until: Annotated[str | None, typer.Option("--until", help="End (ISO 8601, exclusive).",
+                                              show_default=False)] = None,
+    account: AccountOpt = None,
+) -> None:
+    """Export the audit history (transitions, snapshots, cycles) for a time range as CSV, from the store.
+
+    Example: presence-sync export --since 2026-11-01 --until 2026-12-01 --account contoso --out ./audit
+    """
+    try:
+        from .outputs.csv import export_history
+        from .store import Store
+
+        sd = state_dir or default_state_dir()
+        db = sd / "presence-sync.sqlite"
+        if not db.exists():
+            raise UsageError(f"no store at {db}; run `presence-sync run` first or pass the right --state-dir")
+        store = Store(db)
+        try:
+            paths = export_history(store, out_dir or Path("out"), account or None, _parse_when(since, "--since"),
+                                   _parse_when(until, "--until"))
+        finally:
+            store.close()
+    except SyncError as exc:
+        raise _fail(exc) from None
+    for p in paths:
+        out.print(str(p), highlight=False)
+
+
+@app.command()
+def login(
+    account: Annotated[str, typer.Option("--account", "-a", help="The Account Id to log in.")],
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+    ca_bundle: CaOpt = None,
+) -> None:
+    """Log a delegated account in once (device code); later runs are silent until the cache is deleted.
+
+    Example: presence-sync login --account contoso.com
+    """
+    try:
+        settings, _ = _settings(config, state_dir=state_dir, account_filter=[account], ca_bundle=ca_bundle)
+        setup_logging(settings.log_format)
+        from .login import login_account
+
+        message = login_account(settings, account, show=lambda text: err.print(text, markup=False,
+                                                                               highlight=False))
+    except SyncError as exc:
+        raise _fail(exc) from None
+    out.print(message, highlight=False)
+
+
+@app.command("encrypt-secret")
+def encrypt_secret(state_dir: StateOpt = None) -> None:
+    """Read a client secret or password on stdin; print the value for EncryptedSecret / EncryptedPassword.
+
+    The key lives in the state directory (created 0600 on first use) or in $PRESENCE_SYNC_KEY_FILE.
+    Example: printf '%s' "$SECRET" | presence-sync encrypt-secret --state-dir /var/lib/presence-sync
+    """
+    from .secrets import KeyStore
+
+    try:
+        if sys.stdin.isatty():
+            value = getpass.getpass("secret (not echoed): ")
+        else:
+            value = sys.stdin.read()
+            value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
+        if not value:
+            raise UsageError("nothing to encrypt: pass the secret on stdin")
+        token = KeyStore(state_dir or default_state_dir()).encrypt(value)
+    except SyncError as exc:
+        raise _fail(exc) from None
+    out.print(token, highlight=False, soft_wrap=True)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "help_option_names": []})
+def emulator(ctx: typer.Context) -> None:
+    """Run the local Microsoft 365 tenant (login, Graph, SharePoint over HTTPS). `presence-sync emulator --help`.
+
+    Example: presence-sync emulator --port 8443 --state-dir ./.state/emulator
+    """
+    from .emulator.cli import main as emulator_main
+
+    raise typer.Exit(emulator_main(list(ctx.args)))
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its config, state and outputs.")]
+    = Path("demo"),
+    cycles: Annotated[int, typer.Option("--cycles", min=1, help="How many cycles to run.")] = 3,
+    interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between cycles.")] = 2.0,
+) -> None:
+    """Start the local tenant, write a matching config, run a few cycles with write-back, show the outputs.
+
+    Example: presence-sync demo --cycles 3
+    """
+    setup_logging("text")
+    from .demo import run_demo
+
+    try:
+        code = run_demo(workdir, cycles=cycles, interval=interval, console=out)
+    except SyncError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The job as a library call: Settings in, cycles run, exit code out. The CLI is a thin layer on top."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from .errors import ConfigError, NeedsHumanError, TransientAuthError, UsageError
+from .http import TrustConfig
+from .pipeline import Cadence
+from .runtime import AccountRuntime, RuntimeOptions
+from .scheduler import Outputs, Scheduler
+from .secrets import KeyStore
+from .settings import AccountConfig, Settings
+from .store import Store
+
+__all__ = ["JobReport", "build_runtimes", "run_job"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobReport:
+    exit_code: int
+    cycles: int
+    outputs: Outputs
+
+
+def runtime_options(settings: Settings) -> RuntimeOptions:
+    return RuntimeOptions(
+        state_dir=settings.state_dir,
+        trust=TrustConfig(settings.ca_bundle),
+        presence_limit=settings.presence_budget_requests,
+        presence_window=settings.presence_budget_window,
+        cadence=Cadence(roster_interval=settings.writeback_interval, domains_interval=settings.domains_refresh,
+                        writeback_interval=settings.writeback_interval),
+        columns=settings.writeback_columns,
+        dry_run=settings.dry_run,
+        roster_csv=settings.roster_csv,
+    )
+
+
+def sync_http_client(trust: TrustConfig) -> httpx.Client:
+    """The synchronous client msal talks through (trusting the same CAs as everything else)."""
+    return httpx.Client(verify=trust.ssl_context(), timeout=httpx.Timeout(30.0, connect=10.0), trust_env=False)
+
+
+def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store: Store,
+                   sync_http: httpx.Client) -> tuple[list[AccountRuntime], list[str]]:
+    """One runtime per account; accounts whose setup fails are reported, the others still run."""
+    opts = runtime_options(settings)
+    cipher = KeyStore(settings.state_dir)
+    runtimes: list[AccountRuntime] = []
+    failed: list[str] = []
+    for acc in accounts:
+        try:
+            runtimes.append(AccountRuntime(acc, opts, store, cipher, sync_http))
+        except (NeedsHumanError, TransientAuthError) as exc:
+            log.error("%s", exc)
+            failed.append(acc.id)
+    return runtimes, failed
+
+
+async def run_job(settings: Settings, *, max_cycles: int | None = None, install_signals: bool = True) -> JobReport:
+    """Run cycles for every active account until ``--once``/``max_cycles`` is done or a signal arrives."""
+    accounts = settings.active_accounts
+    if not accounts:
+        raise UsageError("no enabled account matches" + (f" --account {', '.join(settings.account_filter)}"
+                         if settings.account_filter else " the configuration"))
+    problems = settings.agent_list_problems()
+    if problems:
+        raise ConfigError(problems)
+    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = Store(settings.state_dir / "presence-sync.sqlite")
+    sync_http = sync_http_client(TrustConfig(settings.ca_bundle))
+    outputs = Outputs(settings.out_dir)
+    try:
+        runtimes, setup_failed = await asyncio.to_thread(build_runtimes, settings, accounts, store, sync_http)
+        sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once, max_cycles=max_cycles)
+        sched.needs_human.update(setup_failed)
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, sched.request_stop)
+        try:
+            code = await sched.run()
+        finally:
+            if install_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    with contextlib.suppress(NotImplementedError, RuntimeError):
+                        loop.remove_signal_handler(sig)
+            sched.request_stop()
+            for rt in runtimes:
+                await rt.aclose()
+        return JobReport(code, sched.cycles, outputs)
+    finally:
+        sync_http.close()
+        store.close()

@@ -1,0 +1,44 @@
+"""``presence-sync login``: a human logs a delegated account in once; the token cache keeps it logged in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .auth import AccountAuth, AuthSettings
+from .errors import UsageError
+from .http import TrustConfig
+from .job import sync_http_client
+from .secrets import KeyStore
+from .settings import AccountConfig, Settings
+
+__all__ = ["account_auth", "login_account"]
+
+
+def account_auth(settings: Settings, acc: AccountConfig, http: object) -> AccountAuth:
+    return AccountAuth(AuthSettings(
+        account_id=acc.id, tenant_id=acc.tenant_id, client_id=acc.client_id, mode=acc.auth,
+        authority_host=acc.authority_host, graph_url=acc.graph_url,
+        secret=acc.secret.reveal() if acc.secret else None, username=acc.username,
+        password=acc.password.reveal() if acc.password else None,
+    ), settings.state_dir, KeyStore(settings.state_dir), http)  # type: ignore[arg-type]
+
+
+def login_account(settings: Settings, account_id: str, show: Callable[[str], None]) -> str:
+    """Log in (device code) or check the credentials of one account; returns a one-line result."""
+    matches = [a for a in settings.accounts if a.id.casefold() == account_id.casefold()]
+    if not matches:
+        known = ", ".join(a.id for a in settings.accounts) or "none"
+        raise UsageError(f"no Account with Id '{account_id}' in the configuration (accounts: {known})")
+    acc = matches[0]
+    http = sync_http_client(TrustConfig(settings.ca_bundle))
+    try:
+        auth = account_auth(settings, acc, http)
+        if acc.auth == "device" and not auth.has_login():
+            login = auth.begin_device_login()
+            show(login.message or f"Open {login.verification_uri} and enter the code {login.user_code}")
+            auth.finish_device_login(login)
+        auth.acquire(auth.graph_scopes())
+    finally:
+        http.close()
+    how = {"secret": "client secret", "password": "username and password", "device": "device login"}[acc.auth]
+    return f"account '{acc.id}' (tenant {acc.tenant_id}): signed in with {how}; the token cache is in {settings.state_dir}"
