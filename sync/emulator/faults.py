@@ -1,11 +1,270 @@
-"""(being written)"""
+"""Fault injection: an ASGI middleware in front of Graph and SharePoint that misbehaves on request.
+
+Switches (``FaultConfig``, live in ``state.faults``, set by ``POST /_emulator/faults`` or CLI flags):
+latency (``fixed:MS``, ``uniform:MIN_MS,MAX_MS``, ``exp:MEAN_MS`` capped at 10x the mean), ``error_rate``
+(500/502/503/504, 503 with Retry-After), ``burst_429`` (the next N matching requests get 429 with a
+fractional Retry-After), ``reset_rate`` (headers with a Content-Length, half the body, then the
+connection drops), ``truncate_rate`` (the JSON body cut in half, consistent Content-Length),
+``malformed_rate`` (200 with invalid JSON), ``revoke_tokens`` (revoke every token once),
+``revoke_every`` (seconds between revocations), ``paths`` (path prefixes, default ``/v1.0`` and
+``/sites``; ``/_emulator`` never) and ``seed`` (one random stream, so a run can be repeated).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .responses import graph_error_body, sp_error
 from .state import EmulatorState
+from .tokens import AuthFailure
+
+__all__ = ["FaultConfig", "parse_latency", "wrap"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_PATHS = ("/v1.0", "/sites")
+_5XX = {
+    500: ("generalException", "General exception while processing."),
+    502: ("BadGateway", "The server, while acting as a gateway or proxy, received an invalid response."),
+    503: ("serviceNotAvailable", "The service is temporarily unavailable. Please retry later."),
+    504: ("GatewayTimeout", "The gateway did not receive a timely response from the upstream server."),
+}
+
+
+def parse_latency(spec: str | None) -> tuple[str, float, float] | None:
+    """``fixed:MS`` | ``uniform:MIN,MAX`` | ``exp:MEAN`` (milliseconds) -> (kind, a, b); None/"none" -> None."""
+    if spec is None or spec.strip().lower() in ("", "none", "off", "0"):
+        return None
+    kind, _, args = spec.strip().partition(":")
+    try:
+        nums = [float(x) for x in args.split(",")] if args else []
+    except ValueError:
+        raise ValueError(f"latency {spec!r}: numbers expected, e.g. fixed:50, uniform:10,200, exp:40") from None
+    kind = kind.lower()
+    if kind == "fixed" and len(nums) == 1 and nums[0] >= 0:
+        return ("fixed", nums[0], nums[0])
+    if kind == "uniform" and len(nums) == 2 and 0 <= nums[0] <= nums[1]:
+        return ("uniform", nums[0], nums[1])
+    if kind == "exp" and len(nums) == 1 and nums[0] > 0:
+        return ("exp", nums[0], nums[0] * 10)
+    raise ValueError(f"latency {spec!r}: use fixed:MS, uniform:MIN_MS,MAX_MS or exp:MEAN_MS")
+
+
+@dataclass
+class FaultConfig:
+    latency: str | None = None
+    error_rate: float = 0.0
+    burst_429: int = 0  # answer the next N matching requests with 429
+    burst_retry_after: float = 1.5  # seconds, sent with a fractional part
+    reset_rate: float = 0.0
+    truncate_rate: float = 0.0
+    malformed_rate: float = 0.0
+    revoke_tokens: bool = False  # revoke every token on the next matching request, once
+    revoke_every: float | None = None  # seconds between token revocations (None: never)
+    paths: list[str] = field(default_factory=lambda: list(DEFAULT_PATHS))
+    seed: int | None = None
+    _rng: random.Random = field(init=False, repr=False, compare=False)
+    _latency: tuple[str, float, float] | None = field(init=False, repr=False, compare=False)
+    _last_revoke: float = field(init=False, repr=False, compare=False, default=0.0)
+    _not_before: dict[tuple[str, str, str], float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+        self._rng = random.Random(self.seed)
+        self._not_before = {}
+        self._last_revoke = time.monotonic()
+
+    def validate(self) -> None:
+        self._latency = parse_latency(self.latency)
+        for name in ("error_rate", "reset_rate", "truncate_rate", "malformed_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if self.burst_429 < 0 or self.burst_retry_after < 0:
+            raise ValueError("burst_429 and its Retry-After must not be negative")
+        if self.revoke_every is not None and self.revoke_every <= 0:
+            raise ValueError("revoke_every must be positive seconds")
+        if isinstance(self.paths, str):
+            self.paths = [p for p in self.paths.split(",") if p]
+
+    @classmethod
+    def public_fields(cls) -> list[str]:
+        return [f.name for f in fields(cls) if not f.name.startswith("_")]
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: d[k] for k in self.public_fields()}
+
+    def merged(self, changes: dict[str, Any]) -> FaultConfig:
+        """A new config: this one with ``changes`` applied (ValueError on unknown names or bad values)."""
+        unknown = set(changes) - set(self.public_fields())
+        if unknown:
+            raise ValueError(f"unknown fault switch(es): {', '.join(sorted(unknown))}")
+        values = self.to_json()
+        values.update(changes)
+        try:
+            return FaultConfig(**values)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+    def applies(self, path: str) -> bool:
+        if path.startswith("/_emulator"):
+            return False
+        return any(path.startswith(p) for p in self.paths)
+
+    def delay(self) -> float:
+        """Seconds to wait, never more than the spec allows."""
+        if self._latency is None:
+            return 0.0
+        kind, a, b = self._latency
+        if kind == "fixed":
+            ms = a
+        elif kind == "uniform":
+            ms = self._rng.uniform(a, b)
+        else:
+            ms = min(self._rng.expovariate(1.0 / a), b)
+        return ms / 1000.0
+
+    def hit(self, rate: float) -> bool:
+        return rate > 0 and self._rng.random() < rate
+
+
+def _bucket(path: str) -> str:
+    p = path.lower()
+    if "/_api/" in p or p.endswith("/_api"):
+        return "sharepoint"
+    if "presence" in p:
+        return "presence"
+    return "directory"
+
+
+async def _send_json(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error_body(path: str, status: int, code: str, message: str) -> bytes:
+    if "/_api" in path:
+        return bytes(sp_error(status, code, message).body)
+    body = graph_error_body(code, message)
+    if status == 429:
+        body["error"]["innerError"].update({"code": "429", "message": "Please retry after", "status": "429"})
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class FaultMiddleware:
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cfg = self.state.faults
+        if scope["type"] != "http" or not isinstance(cfg, FaultConfig) or not cfg.applies(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        stats = self.state.stats
+        self._revoke(cfg)
+        # One draw per switch, always in this order, so a seed reproduces the same run.
+        wait = cfg.delay()
+        error, reset, truncate, malformed = (cfg.hit(cfg.error_rate), cfg.hit(cfg.reset_rate),
+                                             cfg.hit(cfg.truncate_rate), cfg.hit(cfg.malformed_rate))
+        if wait > 0:
+            stats.faults_injected["latency"] += 1
+            await asyncio.sleep(wait)
+        path = scope["path"]
+        if cfg.burst_429 > 0:
+            cfg.burst_429 -= 1
+            await self._throttle(cfg, scope, send)
+            return
+        if error:
+            status = cfg._rng.choice(sorted(_5XX))
+            stats.faults_injected[f"error_{status}"] += 1
+            await _send_json(send, status, _error_body(path, status, *_5XX[status]),
+                             {"Retry-After": "1"} if status == 503 else {})
+            return
+        if malformed:
+            stats.faults_injected["malformed"] += 1
+            await _send_json(send, 200, b'{"value":[{"id":"<html><body>Service Unavailable</body>', {})
+            return
+        if reset or truncate:
+            await self._mangle(scope, receive, send, "reset" if reset else "truncate")
+            return
+        await self.app(scope, receive, send)
+
+    def _revoke(self, cfg: FaultConfig) -> None:
+        now = time.monotonic()
+        due = cfg.revoke_every is not None and now - cfg._last_revoke >= cfg.revoke_every
+        if cfg.revoke_tokens or due:
+            cfg.revoke_tokens = False
+            cfg._last_revoke = now
+            self.state.tokens.revoke()
+            self.state.stats.faults_injected["revoke_tokens"] += 1
+
+    async def _throttle(self, cfg: FaultConfig, scope: Scope, send: Send) -> None:
+        """429 like Graph's; remembers the Retry-After so an early retry counts as a violation."""
+        state = self.state
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        retry_after = cfg.burst_retry_after
+        try:
+            info = state.tokens.validate(headers.get("authorization"))
+        except AuthFailure:
+            info = None
+        if info is not None:
+            key = (_bucket(scope["path"]), info.client_id, info.tenant_id)
+            now = time.monotonic()
+            if now < cfg._not_before.get(key, 0.0):
+                state.stats.retry_after_violations += 1
+            cfg._not_before[key] = now + retry_after
+            state.throttle.force(key[0], key[1], key[2], retry_after)
+        state.stats.throttled += 1
+        state.stats.faults_injected["burst_429"] += 1
+        ra = f"{retry_after:.3f}"
+        path = scope["path"]
+        code = "TooManyRequests" if "/_api" not in path else "-2147024860, Microsoft.SharePoint.SPRequestThrottled"
+        await _send_json(send, 429, _error_body(path, 429, code, "Please retry again later."), {"Retry-After": ra})
+
+    async def _mangle(self, scope: Scope, receive: Receive, send: Send, how: str) -> None:
+        """Run the app, then send its response cut short: dropped connection or truncated JSON."""
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = dict(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(bytes(message.get("body", b"")))
+
+        await self.app(scope, receive, capture)
+        body = b"".join(chunks) or b'{"value":[]}'
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        self.state.stats.faults_injected[how] += 1
+        if how == "truncate":
+            cut = body[: max(1, len(body) // 2)]
+            headers.append((b"content-length", str(len(cut)).encode()))
+            await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
+            await send({"type": "http.response.body", "body": cut})
+            return
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+        # Returning without the final body message makes the server close the connection mid-response.
 
 
 def wrap(app: Any, state: EmulatorState) -> Any:
-    return app
+    """The fault middleware around ``app``; a default (inactive) FaultConfig goes into ``state.faults``."""
+    if not isinstance(state.faults, FaultConfig):
+        state.faults = FaultConfig()
+    return FaultMiddleware(app, state)

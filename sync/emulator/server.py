@@ -55,6 +55,7 @@ class EmulatorServer:
         world = self.world or load_world(self.fixtures_dir, presence_seed=self.seed)
         self.state = EmulatorState(world=world, limits=self.limits)
         self.tls = ensure_tls(Path(self.state_dir))
+        self.state.ca_file = str(self.tls.ca_cert)
 
     @property
     def base_url(self) -> str:

@@ -24,6 +24,7 @@ class Limits:
     directory_window: float = 10.0
     sharepoint_requests: int = 1200  # per app per tenant per sharepoint_window seconds
     sharepoint_window: float = 60.0
+    sharepoint_busy_after_violations: int = 2  # Nth early retry in a row gets 503 Server Too Busy (0: never)
     batch_max_requests: int = 20
     filter_max_values: int = 15
     page_default: int = 100
@@ -52,6 +53,7 @@ class EmulatorState:
     presence: PresenceModel = field(init=False)
     faults: Any = None  # faults.FaultConfig, set by the app factory
     device_codes: dict[str, Any] = field(default_factory=dict)  # identity module's pending device flows
+    ca_file: str | None = None  # the CA clients must trust (reported by GET /_emulator/info)
 
     def __post_init__(self) -> None:
         self.tokens = TokenStore(lifetime=self.limits.token_lifetime)

@@ -120,7 +120,12 @@ class TokenStore:
                 del self._refresh[k]
         return len(gone)
 
-    def expire_all(self) -> None:
-        """Make every access token expired now (refresh tokens keep working)."""
+    def expire_all(self, tenant_id: str | None = None, client_id: str | None = None) -> int:
+        """Make matching (default: all) access tokens expired now; refresh tokens keep working."""
+        n = 0
         for info in self._access.values():
-            info.expires_at = self._now() - 1
+            if (tenant_id is None or info.tenant_id == tenant_id) and (
+                    client_id is None or info.client_id == client_id):
+                info.expires_at = self._now() - 1
+                n += 1
+        return n
