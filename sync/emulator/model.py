@@ -169,6 +169,7 @@ class SpList:
     columns: list[str]
     items: dict[int, ListItem] = field(default_factory=dict)
     next_id: int = 1
+    indexed_columns: set[str] = field(default_factory=set)  # exempt from the list view threshold
 
     @property
     def entity_type_name(self) -> str:
@@ -362,6 +363,7 @@ def tenant_from_json(doc: dict[str, Any]) -> Tenant:
             id=ld.get("id") or str(uuid.uuid5(uuid.NAMESPACE_URL, sd["path"] + "/" + ld["title"])),
             title=ld["title"],
             columns=list(ld["columns"]),
+            indexed_columns=set(ld.get("indexedColumns", [])),
         )
         for it in ld["items"]:
             item = ListItem(id=int(it["id"]), fields=dict(it["fields"]))
