@@ -1,0 +1,307 @@
+"""CSV outputs: presence.csv, presence_history.csv, validation.csv, and the audit export from the store.
+
+Never a half-written file:
+- whole-file outputs go to a temporary file in the same directory, are fsynced and then `os.replace`d over
+  the target (readers see the old file or the new one, nothing in between);
+- the history is appended with ONE `os.write` on an `O_APPEND` descriptor followed by fsync; should a crash
+  still leave a torn last line, the next append cuts it off before writing (a warning is logged).
+
+Cells: UTF-8, CRLF line ends (RFC 4180), timestamps ISO 8601 UTC with milliseconds and "Z" (2026-11-27T06:30:00.123Z),
+booleans `true`/`false`, codes joined by ";".
+
+CSV injection: a text cell that starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading
+apostrophe (`'=HYPERLINK(...)`), so a spreadsheet shows it as text instead of running it as a formula. UPNs
+are typed by hand into the Agent list and status messages are free text, so every text column is guarded.
+
+Speed: rows become columns with `operator.attrgetter`, are joined in C (`render`) and are proven in C to
+need no quoting (csv.writer takes over when some cell does), so 30,000 presence rows are written without a
+Python-level loop per row; the injection check runs once per column on the joined text and falls back to
+per-cell work only when a dangerous cell exists. Callers write presence.csv only when something changed
+(`Store.snapshot_version` moved, or the stale set changed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from operator import attrgetter, itemgetter
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from sync.models import Change, Presence, ValidationRow
+
+if TYPE_CHECKING:
+    from sync.store import Store
+
+__all__ = [
+    "CYCLE_COLUMNS",
+    "HISTORY_COLUMNS",
+    "PRESENCE_COLUMNS",
+    "SNAPSHOT_COLUMNS",
+    "VALIDATION_COLUMNS",
+    "append_history_csv",
+    "atomic_write",
+    "export_history",
+    "format_utc",
+    "guard_cell",
+    "render",
+    "write_presence_csv",
+    "write_validation_csv",
+]
+
+log = logging.getLogger(__name__)
+
+PRESENCE_COLUMNS = (
+    "account_id", "agent_item_id", "upn", "user_id", "display_name", "availability", "activity",
+    "status_message", "out_of_office", "observed_at_utc", "stale", "sequence_number",
+)
+HISTORY_COLUMNS = (
+    "account_id", "upn", "user_id", "from_availability", "from_activity", "to_availability", "to_activity",
+    "changed_at_utc",
+)
+VALIDATION_COLUMNS = (
+    "account_id", "agent_item_id", "raw_upn", "normalized_upn", "status", "codes", "severity", "suggestion",
+)
+SNAPSHOT_COLUMNS = ("account_id", "upn", "user_id", "availability", "activity", "since_utc", "as_of_utc")
+CYCLE_COLUMNS = (
+    "account_id", "started_at_utc", "agents", "valid", "resolved", "presences", "changes", "requests",
+    "throttled", "stale", "written_back", "duration_s", "error", "needs_human",
+)
+
+_DANGER = ("=", "+", "-", "@", "\t", "\r")
+_DANGER_AT_START = re.compile("\x00[=+\\-@\t\r]")
+EOL = "\r\n"  # RFC 4180; with it csv.writer also quotes cells holding a lone CR or LF
+_BOOL = {True: "true", False: "false"}.__getitem__
+
+
+def format_utc(value: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and "Z"; naive datetimes are taken as UTC."""
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+class _UtcCache(dict[datetime, str]):
+    """format_utc through a dict: a cycle's rows share a handful of timestamps, formatted once each."""
+
+    def __missing__(self, key: datetime) -> str:
+        text = self[key] = format_utc(key)
+        return text
+
+
+def guard_cell(value: str) -> str:
+    """Neutralise a cell a spreadsheet would read as a formula (leading apostrophe)."""
+    return "'" + value if value.startswith(_DANGER) else value
+
+
+def _guarded(column: list[str]) -> list[str]:
+    """The column with dangerous cells guarded; one C-level scan when (as usual) there are none."""
+    if not _DANGER_AT_START.search("\x00" + "\x00".join(column)):
+        return column
+    return list(map(guard_cell, column))
+
+
+def atomic_write(path: str | os.PathLike[str], fill: Callable[[IO[str]], object]) -> Path:
+    """Write a whole file through `fill(text_stream)`: temp file, fsync, rename; the old file survives errors."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as fh:
+            fill(fh)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (best effort: some file systems refuse directory fsync)."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def _writer(fh: IO[str]) -> Any:
+    return csv.writer(fh, lineterminator=EOL)
+
+
+def _columns(rows: Sequence[object], names: Sequence[str]) -> list[list[Any]]:
+    return [list(map(attrgetter(n), rows)) for n in names]
+
+
+def render(header: Sequence[str], columns: Sequence[Sequence[str]]) -> str:
+    """CSV text of string columns, exactly as `csv.writer` (QUOTE_MINIMAL, CRLF) would write it.
+
+    Fast path: join cells with "," and rows with CRLF in C, then prove no cell needed quoting (the counts
+    of ",", CR and LF are exactly the separators, and no '"' occurs). Otherwise csv.writer does it.
+    """
+    head = ",".join(header) + EOL
+    n = len(columns[0]) if columns else 0
+    if not n:
+        return head
+    body = EOL.join(map(",".join, zip(*columns, strict=True)))
+    if (body.count(",") == n * (len(columns) - 1) and body.count("\n") == n - 1
+            and body.count("\r") == n - 1 and '"' not in body):
+        return head + body + EOL
+    buf = io.StringIO()
+    buf.write(head)
+    _writer(buf).writerows(zip(*columns, strict=True))
+    return buf.getvalue()
+
+
+def _write_text(path: str | os.PathLike[str], text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text))
+
+
+def write_presence_csv(path: str | os.PathLike[str], rows: Sequence[Presence]) -> Path:
+    """Replace presence.csv with one row per agent (PRESENCE_COLUMNS)."""
+    acc, upn, uid, name, av, act, msg, seq = (
+        _guarded(c) for c in _columns(rows, ("account_id", "upn", "user_id", "display_name", "availability",
+                                             "activity", "status_message", "sequence_number"))
+    )
+    utc = _UtcCache().__getitem__
+    columns = [
+        acc, list(map(str, map(attrgetter("agent_item_id"), rows))), upn, uid, name, av, act, msg,
+        list(map(_BOOL, map(attrgetter("out_of_office"), rows))),
+        list(map(utc, map(attrgetter("observed_at"), rows))),
+        list(map(_BOOL, map(attrgetter("stale"), rows))), seq,
+    ]
+    return _write_text(path, render(PRESENCE_COLUMNS, columns))
+
+
+def write_validation_csv(path: str | os.PathLike[str], rows: Sequence[tuple[str, ValidationRow]]) -> Path:
+    """Replace validation.csv with one row per Agent list item (VALIDATION_COLUMNS)."""
+    verdicts = list(map(itemgetter(1), rows))
+    raw = [v or "" for v in map(attrgetter("raw_upn"), verdicts)]
+    norm, status, severity, suggestion = _columns(verdicts, ("normalized_upn", "status", "severity", "suggestion"))
+    columns = [
+        _guarded(list(map(itemgetter(0), rows))), list(map(str, map(attrgetter("item_id"), verdicts))),
+        _guarded(raw), _guarded(norm), _guarded(status),
+        list(map(";".join, map(attrgetter("codes"), verdicts))), _guarded(severity), _guarded(suggestion),
+    ]
+    return _write_text(path, render(VALIDATION_COLUMNS, columns))
+
+
+def _history_rows(changes: Iterable[Change]) -> Iterable[tuple[object, ...]]:
+    utc = _UtcCache()
+    g = guard_cell
+    for c in changes:
+        yield (g(c.account_id), g(c.upn), g(c.user_id), g(c.from_availability), g(c.from_activity),
+               g(c.to_availability), g(c.to_activity), utc[c.changed_at])
+
+
+def append_history_csv(path: str | os.PathLike[str], changes: Iterable[Change]) -> int:
+    """Append transitions to presence_history.csv (header when the file is new). Returns rows appended."""
+    buf = io.StringIO()
+    w = _writer(buf)
+    count = 0
+    for row in _history_rows(changes):
+        w.writerow(row)
+        count += 1
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            size = _cut_torn_tail(fd, size, target)
+        body = buf.getvalue()
+        if size == 0:
+            body = ",".join(HISTORY_COLUMNS) + EOL + body
+        if body:
+            data = body.encode("utf-8")
+            written = os.write(fd, data)  # one write: a reader or a crash sees whole lines or nothing new
+            while written < len(data):  # only on a full disk or a signal; finish what was started
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return count
+
+
+def _cut_torn_tail(fd: int, size: int, target: Path) -> int:
+    """If the last append was cut short (no final newline), drop the partial line. Returns the new size."""
+    if os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        chunk = os.pread(fd, end - start, start)
+        nl = chunk.rfind(b"\n")
+        if nl >= 0:
+            keep = start + nl + 1
+            break
+        end = start
+    else:
+        keep = 0
+    log.warning("%s ended with a torn line (%d bytes) from an interrupted append; removed it",
+                target, size - keep)
+    os.ftruncate(fd, keep)
+    return keep
+
+
+def export_history(store: Store, out_dir: str | os.PathLike[str], accounts: Sequence[str] | None = None,
+                   since: datetime | None = None, until: datetime | None = None) -> list[Path]:
+    """Audit export from the store: transitions in [since, until), the state as of `until`, the cycles.
+
+    Writes export_history.csv (HISTORY_COLUMNS; first observations have an empty `from_availability`),
+    export_snapshot.csv (each agent's state as of `until`, or the latest) and export_cycles.csv.
+    """
+    out = Path(out_dir)
+    as_of = format_utc(until or datetime.now(UTC))
+
+    def history(fh: IO[str]) -> None:
+        w = _writer(fh)
+        w.writerow(HISTORY_COLUMNS)
+        w.writerows(_history_rows(store.history(accounts, since, until)))
+
+    def snapshot(fh: IO[str]) -> None:
+        w = _writer(fh)
+        w.writerow(SNAPSHOT_COLUMNS)
+        w.writerows(
+            (guard_cell(c.account_id), guard_cell(c.upn), guard_cell(c.user_id), guard_cell(c.to_availability),
+             guard_cell(c.to_activity), format_utc(c.changed_at), as_of)
+            for c in store.snapshots(accounts, until)
+        )
+
+    def cycles(fh: IO[str]) -> None:
+        w = _writer(fh)
+        w.writerow(CYCLE_COLUMNS)
+        w.writerows(
+            (guard_cell(r.account_id), format_utc(r.started_at), r.agents, r.valid, r.resolved, r.presences,
+             r.changes, r.requests, r.throttled, r.stale, r.written_back, f"{r.duration_s:.3f}",
+             guard_cell(r.error or ""), _BOOL(r.needs_human))
+            for r in store.cycles(accounts, since, until)
+        )
+
+    return [
+        atomic_write(out / "export_history.csv", history),
+        atomic_write(out / "export_snapshot.csv", snapshot),
+        atomic_write(out / "export_cycles.csv", cycles),
+    ]

@@ -1,0 +1,57 @@
+"""The local SQLite store in the state directory: directory cache, presence snapshot, history, item state.
+
+    Store(path)
+    ├── directory   users, directory_state        upsert_users, delete_users, load_directory,
+    │                                             get/set_delta_link, directory_version, reset_directory
+    ├── presence    current, transitions, cycles  apply_presences (the diff), snapshot(_version),
+    │                                             record_cycle, history, snapshots, cycles
+    └── items       validation, writeback         save_validation, load_validation,
+                                                  writeback_pending, mark_written, reset_writeback
+
+One Store (one connection) per process; it is not meant for concurrent use from several threads. Whatever
+a cycle compares against is held in memory after its first load, so the store reads SQLite once per
+account and afterwards only writes what changed, batched in one transaction. Every failure is a StoreError.
+Timestamps are stored as fixed-width UTC text ("2026-11-27T06:30:00.123456Z"), which sorts by time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+from sync.store._db import SCHEMA_VERSION, StoreError, connect
+from sync.store.directory import DirectoryTables
+from sync.store.items import ItemTables
+from sync.store.presence import PresenceTables, StateKey
+
+__all__ = ["SCHEMA_VERSION", "StateKey", "Store", "StoreError"]
+
+
+class Store(DirectoryTables, PresenceTables, ItemTables):
+    """The state directory's `presence-sync.sqlite` (or any path): opened, created 0600 and migrated."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._conn = connect(self.path)
+        self._dir_versions = {}
+        self._snapshots = {}
+        self._snapshot_versions = {}
+        self._validation = {}
+        self._validation_rows = {}
+        self._written = {}
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._read("PRAGMA user_version")[0][0])
+
+    def close(self) -> None:
+        """Close the connection (the WAL is checkpointed by SQLite on the last close)."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,160 @@
+"""The SQLite connection, the versioned schema and the small helpers every table module shares.
+
+One connection per process, WAL journal, synchronous=NORMAL: a committed cycle survives a process crash and
+costs one fsync per checkpoint, not per transaction. The schema version lives in `PRAGMA user_version`;
+`MIGRATIONS[n]` takes a database from version n to n+1 and runs in its own transaction, so a crash
+mid-migration leaves the previous version intact and the next open simply retries.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+try:  # the project's exception tree, once it exists
+    from sync.errors import StoreError
+except ImportError:  # pragma: no cover - until sync/errors.py lands
+
+    class StoreError(Exception):  # type: ignore[no-redef]
+        """The local store cannot be opened, migrated or written."""
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "StoreError", "TableBase", "connect", "dt", "migrate", "ts"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: the whole first schema.
+    """
+    CREATE TABLE users (
+        account_id TEXT NOT NULL, id TEXT NOT NULL, upn TEXT NOT NULL, display_name TEXT NOT NULL,
+        mail TEXT, proxy_addresses TEXT NOT NULL, im_addresses TEXT NOT NULL,
+        account_enabled INTEGER NOT NULL, user_type TEXT NOT NULL,
+        PRIMARY KEY (account_id, id)) WITHOUT ROWID;
+    CREATE INDEX users_upn ON users (account_id, upn);
+    CREATE TABLE directory_state (
+        account_id TEXT PRIMARY KEY, delta_link TEXT, synced_at TEXT, version INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE current (
+        account_id TEXT NOT NULL, user_id TEXT NOT NULL, upn TEXT NOT NULL,
+        availability TEXT NOT NULL, activity TEXT NOT NULL, status_message TEXT NOT NULL,
+        out_of_office INTEGER NOT NULL, sequence_number TEXT NOT NULL, observed_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, user_id)) WITHOUT ROWID;
+    CREATE TABLE transitions (
+        account_id TEXT NOT NULL, upn TEXT NOT NULL, user_id TEXT NOT NULL,
+        from_availability TEXT NOT NULL, from_activity TEXT NOT NULL,
+        to_availability TEXT NOT NULL, to_activity TEXT NOT NULL, changed_at TEXT NOT NULL);
+    CREATE INDEX transitions_time ON transitions (changed_at);
+    CREATE INDEX transitions_account_time ON transitions (account_id, changed_at);
+    CREATE INDEX transitions_user_time ON transitions (account_id, user_id, changed_at);
+    CREATE TABLE cycles (
+        account_id TEXT NOT NULL, started_at TEXT NOT NULL, agents INTEGER NOT NULL, valid INTEGER NOT NULL,
+        resolved INTEGER NOT NULL, presences INTEGER NOT NULL, changes INTEGER NOT NULL,
+        requests INTEGER NOT NULL, throttled INTEGER NOT NULL, stale INTEGER NOT NULL,
+        written_back INTEGER NOT NULL, duration_s REAL NOT NULL, error TEXT, needs_human INTEGER NOT NULL);
+    CREATE INDEX cycles_time ON cycles (started_at);
+    CREATE INDEX cycles_account_time ON cycles (account_id, started_at);
+    CREATE TABLE validation (
+        account_id TEXT NOT NULL, item_id INTEGER NOT NULL, raw_upn TEXT, normalized_upn TEXT NOT NULL,
+        status TEXT NOT NULL, codes TEXT NOT NULL, severity TEXT NOT NULL, suggestion TEXT NOT NULL,
+        user_id TEXT, updated_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, item_id)) WITHOUT ROWID;
+    CREATE TABLE writeback (
+        account_id TEXT NOT NULL, item_id INTEGER NOT NULL, fields TEXT NOT NULL, written_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, item_id)) WITHOUT ROWID;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def ts(value: datetime) -> str:
+    """A sortable, fixed-width UTC text timestamp (microseconds); naive datetimes are taken as UTC."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dt(value: str) -> datetime:
+    """The inverse of `ts`: an aware UTC datetime."""
+    return datetime.fromisoformat(value)
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open (creating it 0600 if needed) and migrate the store at `path`."""
+    p = Path(path)
+    try:
+        p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Create the file ourselves so it is never world-readable, even for an instant; SQLite gives the
+        # -wal and -shm files the database file's permissions.
+        fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open the store {p}: {exc}") from exc
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            raise StoreError(f"the store {p} cannot use WAL journaling (is it on a network file system?)")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, MIGRATIONS)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot prepare the store {p}: {exc}") from exc
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str]) -> int:
+    """Bring the schema forward to `len(migrations)`; idempotent. Returns the version reached."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(migrations):
+        raise StoreError(
+            f"the store has schema version {version}, newer than this program knows ({len(migrations)}); "
+            "upgrade presence-sync or point --state-dir elsewhere"
+        )
+    for target in range(version + 1, len(migrations) + 1):
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{migrations[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return len(migrations)
+
+
+class TableBase:
+    """What the table mixins share: the connection and one way to run a write transaction."""
+
+    _conn: sqlite3.Connection
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any SQLite failure rolls back and becomes a StoreError naming `what`."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"store: {what} failed: {exc}") from exc
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store: query failed: {exc}") from exc

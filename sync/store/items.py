@@ -1,0 +1,128 @@
+"""Per-item state of the Agent list: the latest validation verdicts and what was last written back.
+
+Both are held in memory per account (loaded once) so that an unchanged roster costs a dict comparison,
+and only items whose values changed are written, to SQLite here and to SharePoint by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from itertools import compress
+from operator import attrgetter, is_, ne
+
+from sync.models import ValidationRow
+from sync.store._db import TableBase, ts
+
+__all__ = ["ItemTables"]
+
+# Everything of a ValidationRow, as a tuple: compared in C, not through the dataclass's __eq__.
+_VKEY = attrgetter(
+    "item_id", "raw_upn", "normalized_upn", "status", "codes", "severity", "suggestion", "user_id"
+)
+_ITEM = attrgetter("item_id")
+_VTuple = tuple[int, str | None, str, str, tuple[str, ...], str, str, str | None]
+
+_UPSERT_VALIDATION = (
+    "INSERT INTO validation (account_id, item_id, raw_upn, normalized_upn, status, codes, severity,"
+    " suggestion, user_id, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (account_id, item_id) DO UPDATE SET raw_upn=excluded.raw_upn,"
+    " normalized_upn=excluded.normalized_upn, status=excluded.status, codes=excluded.codes,"
+    " severity=excluded.severity, suggestion=excluded.suggestion, user_id=excluded.user_id,"
+    " updated_at=excluded.updated_at"
+)
+_UPSERT_WRITEBACK = (
+    "INSERT INTO writeback (account_id, item_id, fields, written_at) VALUES (?,?,?,?)"
+    " ON CONFLICT (account_id, item_id) DO UPDATE SET fields=excluded.fields, written_at=excluded.written_at"
+)
+
+
+class ItemTables(TableBase):
+    """validation + writeback."""
+
+    _validation: dict[str, dict[int, _VTuple]]
+    _validation_rows: dict[str, list[ValidationRow]]
+    _written: dict[str, dict[int, dict[str, str]]]
+
+    def _validation_of(self, account_id: str) -> dict[int, _VTuple]:
+        cur = self._validation.get(account_id)
+        if cur is None:
+            rows = self._read(
+                "SELECT item_id, raw_upn, normalized_upn, status, codes, severity, suggestion, user_id"
+                " FROM validation WHERE account_id = ?",
+                (account_id,),
+            )
+            cur = self._validation[account_id] = {
+                r[0]: (r[0], r[1], r[2], r[3], tuple(r[4].split(";")) if r[4] else (), r[5], r[6], r[7])
+                for r in rows
+            }
+        return cur
+
+    def save_validation(self, account_id: str, rows: Iterable[ValidationRow],
+                        updated_at: datetime | None = None) -> int:
+        """Store the verdicts of the account's whole roster: changed rows are written, vanished items deleted.
+
+        Returns how many rows were written or deleted (0 when the roster's verdicts did not change).
+        """
+        rows = list(rows)
+        last = self._validation_rows.get(account_id)
+        if last is not None and len(last) == len(rows) and all(map(is_, rows, last)):
+            return 0  # the very same (frozen) verdict objects as last time: nothing can have changed
+        cur = self._validation_of(account_id)
+        new: dict[int, _VTuple] = dict(zip(map(_ITEM, rows), map(_VKEY, rows), strict=True))
+        if new == cur:
+            self._validation_rows[account_id] = rows
+            return 0
+        changed = list(compress(new.values(), map(ne, map(cur.get, new.keys()), new.values())))
+        gone = [i for i in cur if i not in new]
+        when = ts(updated_at or datetime.now(UTC))
+        with self._tx("saving validation results") as c:
+            c.executemany(
+                _UPSERT_VALIDATION,
+                [(account_id, v[0], v[1], v[2], v[3], ";".join(v[4]), v[5], v[6], v[7], when) for v in changed],
+            )
+            c.executemany("DELETE FROM validation WHERE account_id = ? AND item_id = ?",
+                          [(account_id, i) for i in gone])
+        self._validation[account_id] = new
+        self._validation_rows[account_id] = rows
+        return len(changed) + len(gone)
+
+    def load_validation(self, account_id: str) -> list[ValidationRow]:
+        """The latest verdicts of the account, by item id."""
+        return [ValidationRow(*v) for _, v in sorted(self._validation_of(account_id).items())]
+
+    def _written_of(self, account_id: str) -> dict[int, dict[str, str]]:
+        cur = self._written.get(account_id)
+        if cur is None:
+            rows = self._read("SELECT item_id, fields FROM writeback WHERE account_id = ?", (account_id,))
+            cur = self._written[account_id] = {r[0]: json.loads(r[1]) for r in rows}
+        return cur
+
+    def writeback_pending(self, account_id: str,
+                          desired: Mapping[int, Mapping[str, str]]) -> dict[int, dict[str, str]]:
+        """The items whose desired SharePoint values differ from what was last written (full value sets)."""
+        last = self._written_of(account_id)
+        get = last.get
+        return {item: dict(fields) for item, fields in desired.items() if get(item) != fields}
+
+    def mark_written(self, account_id: str, items: Mapping[int, Mapping[str, str]],
+                     written_at: datetime | None = None) -> None:
+        """Record values SharePoint accepted, so the next `writeback_pending` skips them."""
+        if not items:
+            return
+        when = ts(written_at or datetime.now(UTC))
+        last = self._written_of(account_id)
+        copies = {item: dict(fields) for item, fields in items.items()}
+        with self._tx("saving write-back state") as c:
+            c.executemany(
+                _UPSERT_WRITEBACK,
+                [(account_id, item, json.dumps(f, sort_keys=True), when) for item, f in copies.items()],
+            )
+        last.update(copies)
+
+    def reset_writeback(self, account_id: str) -> None:
+        """Forget what was written (e.g. the list was restored): the next round rewrites every item."""
+        with self._tx("resetting write-back state") as c:
+            c.execute("DELETE FROM writeback WHERE account_id = ?", (account_id,))
+        self._written.pop(account_id, None)
