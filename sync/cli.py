@@ -7,9 +7,11 @@ The only module that prints, installs logging handlers or exits.
 from __future__ import annotations
 
 import asyncio
+import csv
 import getpass
 import json
 import logging
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from dotenv import dotenv_values
 from rich.console import Console
 
 from .config import load_settings
@@ -72,15 +75,24 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _os_error(exc: OSError) -> UsageError:
+    """A file-system failure (unwritable --out, a file where a folder should be, ...) as a usage error."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return UsageError(f"cannot use{where}: {exc.strerror or exc}.",
+                      hint="Check the --out / --state-dir / --config paths and their permissions.")
+
+
 def _fail(exc: Exception) -> typer.Exit:
     """Print a user-facing error (never a traceback) and return the exit to raise."""
+    if isinstance(exc, OSError):
+        exc = _os_error(exc)
     if isinstance(exc, ConfigError):
         err.print(f"[bold red]configuration error[/] ({len(exc.problems)} problem(s)):", highlight=False)
         for p in exc.problems:
-            err.print(f"  {p}", highlight=False, markup=False)
+            err.print(f"  {p}", highlight=False, markup=False, soft_wrap=True)
         return typer.Exit(EXIT_USAGE)
     if isinstance(exc, SyncError):
-        err.print(f"error: {exc}", highlight=False, markup=False)
+        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         return typer.Exit(exc.exit_code)
     raise exc
 
@@ -102,18 +114,57 @@ RosterOpt = Annotated[Path | None, typer.Option("--roster", help="Read the roste
                                                  show_default=False)]
 
 
+_START = ("Start from config/config.example.xml (copy it to config.xml and fill in your tenant), or run "
+          "`presence-sync demo` to see the job work against the local tenant.")
+
+
+def _config_path(config: Path | None) -> Path | None:
+    """The config.xml to read: --config, else ./config.xml; a clear usage error when there is none."""
+    if config is not None:
+        if not config.is_file():
+            raise UsageError(f"--config {config}: no such file ({config.expanduser().absolute()}).",
+                             hint=f"Check the path. {_START}")
+        return config
+    cand = Path("config.xml")
+    if cand.exists():
+        return cand
+    if os.environ.get("PRESENCE_SYNC_CONFIG", "").strip() or dotenv_values(".env").get("PRESENCE_SYNC_CONFIG"):
+        return None  # load_settings reads it (and names that variable if the file is wrong)
+    raise UsageError(f"no configuration: no --config, no $PRESENCE_SYNC_CONFIG and no config.xml in "
+                     f"{Path.cwd()}.", hint=f"Pass --config PATH. {_START}")
+
+
 def _settings(config: Path | None, **flags: Any) -> tuple[Settings, list[Any]]:
     overrides = {k: v for k, v in flags.items() if v is not None and v != () and v != []}
     if "account_filter" in overrides:
         overrides["account_filter"] = tuple(overrides["account_filter"])
-    path = config
-    if path is None:
-        cand = Path("config.xml")
-        path = cand if cand.exists() else None
+    path = _config_path(config)
     settings, warnings = load_settings(path, overrides, dotenv_path=Path(".env"))
     for w in warnings:
-        err.print(f"warning: {w}", highlight=False, markup=False)
+        err.print(f"warning: {w}", highlight=False, markup=False, soft_wrap=True)
     return settings, warnings
+
+
+def _preflight(settings: Settings) -> None:
+    """Usage problems found before any network call: a roster CSV without its UPN column, an unusable --out."""
+    if settings.roster_csv is not None:
+        path = settings.roster_csv
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as f:
+                header = next(csv.reader(f), [])
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"--roster {path}: cannot read it: {why}.",
+                             hint="Pass a UTF-8 CSV whose first row names the UPN column.") from None
+        for acc in settings.active_accounts:
+            if acc.upn_column not in header:
+                raise UsageError(f"--roster {path}: no column named {acc.upn_column!r} in the first row "
+                                 f"(columns: {', '.join(header) or 'none'}).",
+                                 hint=f"Name the UPN column {acc.upn_column!r} (account {acc.id!r}, "
+                                      "AgentList/@UpnColumn), optionally with an Id column.")
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(settings.out_dir, os.W_OK):
+        raise UsageError(f"--out {settings.out_dir}: the folder is not writable.", hint="Choose another --out.")
 
 
 @app.command()
@@ -143,12 +194,13 @@ def run(
         settings, _ = _settings(config, state_dir=state_dir, out_dir=out_dir, interval=interval, once=once or None,
                                 dry_run=dry_run or None, log_format=log_format, account_filter=account,
                                 roster_csv=roster, ca_bundle=ca_bundle)
+        _preflight(settings)
         setup_logging(settings.log_format, verbose)
         from .job import run_job
 
         report = asyncio.run(run_job(settings))
     except (SyncError, OSError) as exc:
-        raise _fail(exc if isinstance(exc, SyncError) else UsageError(str(exc))) from None
+        raise _fail(exc) from None
     raise typer.Exit(report.exit_code)
 
 
@@ -168,12 +220,13 @@ def validate(
     try:
         settings, _ = _settings(config, state_dir=state_dir, out_dir=out_dir, account_filter=account,
                                 roster_csv=roster, ca_bundle=ca_bundle)
+        _preflight(settings)
         setup_logging(settings.log_format)
         from .report import print_validation_summary, run_validation
 
         rows, code = asyncio.run(run_validation(settings))
     except (SyncError, OSError) as exc:
-        raise _fail(exc if isinstance(exc, SyncError) else UsageError(str(exc))) from None
+        raise _fail(exc) from None
     print_validation_summary(out, rows, settings.out_dir / "validation.csv")
     raise typer.Exit(code)
 
@@ -216,7 +269,7 @@ def export(
                                    _parse_when(until, "--until"))
         finally:
             store.close()
-    except SyncError as exc:
+    except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     for p in paths:
         out.print(str(p), highlight=False)
@@ -240,7 +293,7 @@ def login(
 
         message = login_account(settings, account, show=lambda text: err.print(text, markup=False,
                                                                                highlight=False))
-    except SyncError as exc:
+    except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     out.print(message, highlight=False)
 
@@ -263,7 +316,7 @@ def encrypt_secret(state_dir: StateOpt = None) -> None:
         if not value:
             raise UsageError("nothing to encrypt: pass the secret on stdin")
         token = KeyStore(state_dir or default_state_dir()).encrypt(value)
-    except SyncError as exc:
+    except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     out.print(token, highlight=False, soft_wrap=True)
 
@@ -296,7 +349,7 @@ def demo(
 
     try:
         code = run_demo(workdir, cycles=cycles, interval=interval, console=out)
-    except SyncError as exc:
+    except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     raise typer.Exit(code)
 
