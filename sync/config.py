@@ -34,7 +34,7 @@ from dotenv import dotenv_values
 from .config_accounts import build_accounts
 from .config_xml import Problems, SourceSection, XmlDocument, XmlNode, find_source, parse_xml
 from .errors import ConfigError, ConfigProblem
-from .secrets import KeyStore
+from .secrets import KEY_FILE_ENV, KeyStore
 from .settings import (
     DEFAULT_AUTHORITY_HOST,
     DEFAULT_GRAPH_URL,
@@ -66,6 +66,7 @@ __all__ = [
 # name -> (environment variable, (element, attribute) in config.xml, kind)
 _SCALARS: dict[str, tuple[str | None, tuple[str, str] | None, str]] = {
     "state_dir": ("PRESENCE_SYNC_STATE_DIR", None, "path"),
+    "key_file": (KEY_FILE_ENV, None, "path"),
     "out_dir": ("PRESENCE_SYNC_OUT", ("MsGraphPresenceSource", "OutDir"), "path"),
     "interval": ("PRESENCE_SYNC_INTERVAL", ("MsGraphPresenceSource", "Interval"), "seconds"),
     "ca_bundle": ("PRESENCE_SYNC_CA_BUNDLE", ("MsGraphPresenceSource", "CaBundle"), "file"),
@@ -163,7 +164,8 @@ def load_settings(
     """Resolve and validate everything; raise ``ConfigError`` listing every problem, else return (Settings, warnings).
 
     ``overrides`` are the already parsed command-line flags (``None`` values mean "not given"); ``env`` defaults to
-    ``os.environ``; ``dotenv_path`` defaults to ``./.env`` when it exists.
+    ``os.environ``; ``dotenv_path`` defaults to ``./.env`` when it exists. The config file is ``config_path``, else
+    ``overrides["config_path"]``, else ``PRESENCE_SYNC_CONFIG`` (environment, then .env), else ``./config.xml``.
     """
     known = set(_SCALARS) | _FLAG_ONLY | {f"column_{c}" for c in _COLUMNS}
     unknown = set(overrides) - known
@@ -177,11 +179,14 @@ def load_settings(
 
     raw_path = config_path or overrides.get("config_path") or merged.get("PRESENCE_SYNC_CONFIG", "").strip() or None
     path = Path(str(raw_path)).expanduser() if raw_path else None
+    if path is None and Path("config.xml").is_file():
+        path = Path("config.xml")
     problems = Problems(str(path) if path else "config.xml")
     doc = section = None
     if path is None:
-        errors.append(ConfigProblem("command line", None, "--config", "no configuration file given.",
-                                    "Pass --config config.xml or set PRESENCE_SYNC_CONFIG."))
+        errors.append(ConfigProblem("command line", None, "--config",
+                                    "no configuration file given and no ./config.xml.",
+                                    "Pass --config FILE or set PRESENCE_SYNC_CONFIG."))
     else:
         try:
             source = path.read_bytes()
@@ -202,7 +207,8 @@ def load_settings(
     })
     accounts: tuple[AccountConfig, ...] = ()
     if doc is not None and section is not None:
-        keys = KeyStore(Path(str(values["state_dir"])), merged)
+        key_file = values["key_file"]
+        keys = KeyStore(Path(str(values["state_dir"])), {KEY_FILE_ENV: str(key_file)} if key_file else {})
         accounts = build_accounts(doc, section, problems, merged, keys)
         _check_enabled(doc, section, accounts, problems)
     settings = Settings(

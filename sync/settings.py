@@ -149,6 +149,7 @@ class Settings:
 
     config_path: Path | None = None
     state_dir: Path = field(default_factory=default_state_dir)
+    key_file: Path | None = None  # PRESENCE_SYNC_KEY_FILE (environment or .env); None: <state_dir>/secret.key
     out_dir: Path = Path("out")
     interval: float = 5.0
     once: bool = False

@@ -320,11 +320,21 @@ def test_external_entity_is_refused_without_reading_the_file(tmp_path: Path, sta
     assert "TOP-SECRET" not in str(problem)
 
 
-def test_unreadable_and_missing_config(tmp_path: Path, state: Path) -> None:
+def test_unreadable_and_missing_config(tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (problem,) = problems_of(tmp_path / "nope.xml", state)
     assert problem.file == str(tmp_path / "nope.xml") and "cannot be read" in problem.message
+    monkeypatch.chdir(tmp_path)
     (problem,) = problems_of(None, state)  # type: ignore[arg-type]
     assert problem.attribute == "--config" and "PRESENCE_SYNC_CONFIG" in problem.hint
+
+
+def test_config_path_falls_back_to_the_working_directory(tmp_path: Path, state: Path, keys: KeyStore,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, xml(app_account(keys, "from-cwd")))
+    other = write(tmp_path, xml(app_account(keys, "from-env")), "other.xml")
+    monkeypatch.chdir(tmp_path)
+    assert [a.id for a in load(None, state)[0].accounts] == ["from-cwd"]
+    assert [a.id for a in load(None, state, env={"PRESENCE_SYNC_CONFIG": str(other)})[0].accounts] == ["from-env"]
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path, state: Path) -> None:
@@ -420,6 +430,16 @@ def test_config_path_and_state_dir_from_env_and_dotenv(tmp_path: Path, keys: Key
     settings, _ = load_settings(None, {}, env={"HOME": str(tmp_path)}, dotenv_path=dotenv)
     assert settings.config_path == path and settings.state_dir == state
     assert settings.accounts[0].secret_value() == CLIENT_SECRET
+
+
+def test_key_file_from_dotenv_decrypts(tmp_path: Path, state: Path) -> None:
+    mounted = KeyStore(tmp_path / "mounted", env={})
+    text = xml(f'<Account Id="a" ClientId="{APP}" TenantId="{TENANT}" EncryptedSecret="{mounted.encrypt(CLIENT_SECRET)}"/>')
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"PRESENCE_SYNC_KEY_FILE={mounted.path}\n")
+    settings, _ = load(write(tmp_path, text), state, dotenv=dotenv)
+    assert settings.key_file == mounted.path and settings.accounts[0].secret_value() == CLIENT_SECRET
+    assert not state.exists()
 
 
 def test_default_state_dir_honours_xdg() -> None:
