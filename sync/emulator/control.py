@@ -166,6 +166,10 @@ async def faults(state: EmulatorState, request: Request, body: Any) -> Any:
         if changes.pop("replace", False):
             current = FaultConfig()
         state.faults = current.merged(changes)
+        if state.faults.revoke_tokens:  # "revoke now", not on the next request
+            state.faults.revoke_tokens = False
+            state.tokens.revoke()
+            state.stats.faults_injected["revoke_tokens"] += 1
     return state.faults.to_json()
 
 

@@ -126,11 +126,19 @@ def test_malformed_json_with_200(http: httpx.Client, token: str, faults: Any) ->
 
 
 def test_revoke_tokens_once(emulator: EmulatorServer, http: httpx.Client, token: str, faults: Any) -> None:
-    faults(revoke_tokens=True, paths=["/v1.0/domains"])
-    get(http, token, "/v1.0/domains")
+    assert faults(revoke_tokens=True)["revoke_tokens"] is False  # done at once, and only once
     with pytest.raises(Exception, match="revoked"):
         emulator.state.tokens.validate(f"Bearer {token}")
-    assert http.get("/_emulator/faults").json()["revoke_tokens"] is False
+    assert get(http, token).status_code in (401, 404)  # 404 only while no Graph route serves the path
+
+
+def test_revoke_tokens_every(emulator: EmulatorServer, http: httpx.Client, token: str, faults: Any) -> None:
+    faults(revoke_every=0.2)
+    assert get(http, token).status_code != 401  # the period has not passed yet
+    time.sleep(0.25)
+    get(http, token)  # the next matching request after the period revokes everything
+    with pytest.raises(Exception, match="revoked"):
+        emulator.state.tokens.validate(f"Bearer {token}")
 
 
 def test_paths_filter_and_control_api_untouched(http: httpx.Client, token: str, faults: Any) -> None:
