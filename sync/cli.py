@@ -119,17 +119,15 @@ _START = ("Start from config/config.example.xml (copy it to config.xml and fill 
 
 
 def _config_path(config: Path | None) -> Path | None:
-    """The config.xml to read: --config, else ./config.xml; a clear usage error when there is none."""
+    """--config when given (it must exist); None lets load_settings apply the precedence; usage error if nothing."""
     if config is not None:
         if not config.is_file():
             raise UsageError(f"--config {config}: no such file ({config.expanduser().absolute()}).",
                              hint=f"Check the path. {_START}")
         return config
-    cand = Path("config.xml")
-    if cand.exists():
-        return cand
-    if os.environ.get("PRESENCE_SYNC_CONFIG", "").strip() or dotenv_values(".env").get("PRESENCE_SYNC_CONFIG"):
-        return None  # load_settings reads it (and names that variable if the file is wrong)
+    if (Path("config.xml").is_file() or os.environ.get("PRESENCE_SYNC_CONFIG", "").strip()
+            or (dotenv_values(".env").get("PRESENCE_SYNC_CONFIG") or "").strip()):
+        return None  # load_settings picks $PRESENCE_SYNC_CONFIG (environment, then .env), else ./config.xml
     raise UsageError(f"no configuration: no --config, no $PRESENCE_SYNC_CONFIG and no config.xml in "
                      f"{Path.cwd()}.", hint=f"Pass --config PATH. {_START}")
 
@@ -298,6 +296,20 @@ def login(
     out.print(message, highlight=False)
 
 
+def _key_store(state_dir: Path | None) -> Any:
+    """The same key `run` will use: --state-dir > environment > .env > default; PRESENCE_SYNC_KEY_FILE likewise."""
+    from dotenv import dotenv_values
+
+    from .secrets import KEY_FILE_ENV, KeyStore
+
+    dot = {k: v for k, v in dotenv_values(".env").items() if v is not None} if Path(".env").is_file() else {}
+    env = {**dot, **os.environ}
+    sd = state_dir or (Path(env["PRESENCE_SYNC_STATE_DIR"]).expanduser() if env.get("PRESENCE_SYNC_STATE_DIR")
+                       else default_state_dir())
+    key_file = env.get(KEY_FILE_ENV)
+    return KeyStore.for_paths(sd, Path(key_file).expanduser() if key_file else None)
+
+
 @app.command("encrypt-secret")
 def encrypt_secret(state_dir: StateOpt = None) -> None:
     """Read a client secret or password on stdin; print the value for EncryptedSecret / EncryptedPassword.
@@ -305,7 +317,6 @@ def encrypt_secret(state_dir: StateOpt = None) -> None:
     The key lives in the state directory (created 0600 on first use) or in $PRESENCE_SYNC_KEY_FILE.
     Example: printf '%s' "$SECRET" | presence-sync encrypt-secret --state-dir /var/lib/presence-sync
     """
-    from .secrets import KeyStore
 
     try:
         if sys.stdin.isatty():
@@ -315,7 +326,7 @@ def encrypt_secret(state_dir: StateOpt = None) -> None:
             value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
         if not value:
             raise UsageError("nothing to encrypt: pass the secret on stdin")
-        token = KeyStore(state_dir or default_state_dir()).encrypt(value)
+        token = _key_store(state_dir).encrypt(value)
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     out.print(token, highlight=False, soft_wrap=True)
