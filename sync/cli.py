@@ -317,7 +317,6 @@ def encrypt_secret(state_dir: StateOpt = None) -> None:
     The key lives in the state directory (created 0600 on first use) or in $PRESENCE_SYNC_KEY_FILE.
     Example: printf '%s' "$SECRET" | presence-sync encrypt-secret --state-dir /var/lib/presence-sync
     """
-
     try:
         if sys.stdin.isatty():
             value = getpass.getpass("secret (not echoed): ")

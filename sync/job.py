@@ -55,7 +55,7 @@ def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store:
                    sync_http: httpx.Client) -> tuple[list[AccountRuntime], list[str]]:
     """One runtime per account; accounts whose setup fails are reported, the others still run."""
     opts = runtime_options(settings)
-    cipher = KeyStore(settings.state_dir)
+    cipher = KeyStore.for_paths(settings.state_dir, settings.key_file)
     runtimes: list[AccountRuntime] = []
     failed: list[str] = []
     for acc in accounts:

@@ -20,7 +20,7 @@ def account_auth(settings: Settings, acc: AccountConfig, http: object) -> Accoun
         authority_host=acc.authority_host, graph_url=acc.graph_url,
         secret=acc.secret.reveal() if acc.secret else None, username=acc.username,
         password=acc.password.reveal() if acc.password else None,
-    ), settings.state_dir, KeyStore(settings.state_dir), http)  # type: ignore[arg-type]
+    ), settings.state_dir, KeyStore.for_paths(settings.state_dir, settings.key_file), http)  # type: ignore[arg-type]
 
 
 def login_account(settings: Settings, account_id: str, show: Callable[[str], None]) -> str:

@@ -69,6 +69,11 @@ class KeyStore:
         self.path = Path(named).expanduser() if named else Path(state_dir).expanduser() / KEY_FILE_NAME
         self._key: bytes | None = None
 
+    @classmethod
+    def for_paths(cls, state_dir: Path, key_file: Path | None) -> KeyStore:
+        """The key a run uses: ``key_file`` when set (environment or .env), else ``<state_dir>/secret.key``."""
+        return cls(state_dir, {KEY_FILE_ENV: str(key_file)} if key_file else {})
+
     def __repr__(self) -> str:
         return f"KeyStore(path={str(self.path)!r})"
 
