@@ -196,10 +196,10 @@ def test_1600_real_presence_calls_in_one_window_are_throttled(
     state = emulator.state
 
     async def run() -> list[httpx.Response]:
-        lim = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        lim = httpx.Limits(max_connections=16, max_keepalive_connections=16)
         async with httpx.AsyncClient(base_url=emulator.base_url, verify=ssl_context, limits=lim, timeout=30,
                                      headers={"Authorization": f"Bearer {token}"}) as client:
-            sem = asyncio.Semaphore(64)
+            sem = asyncio.Semaphore(16)
 
             async def one() -> httpx.Response:
                 async with sem:
