@@ -105,6 +105,7 @@ class AccountPipeline:
     _looked_up: set[str] = field(default_factory=set)
     _last_presence: dict[str, Presence] = field(default_factory=dict)
     _since: dict[str, datetime] = field(default_factory=dict)  # user id -> when the current state began
+    _stored_since: dict[str, tuple[str, str, datetime]] | None = None  # the store's last transitions (restart)
     _writeback_at: float = -1e18
 
     async def _refresh_domains(self, now: float) -> None:
@@ -227,6 +228,10 @@ class AccountPipeline:
         """One Presence per collectable agent; failed chunks repeat the last known values, marked stale."""
         out: list[Presence] = []
         last, since, users, acc = self._last_presence, self._since, self._users, self.account_id
+        if self._stored_since is None:  # after a restart, "since" (PresenceUpdated) comes from the history
+            self._stored_since = {c.user_id: (c.to_availability, c.to_activity, c.changed_at)
+                                  for c in self.store.snapshots([acc])}
+        stored = self._stored_since
         for v in targets:
             uid = v.user_id or ""
             item = by_id.get(uid)
@@ -250,7 +255,10 @@ class AccountPipeline:
                          str(item.get("activity") or "PresenceUnknown"), _text(item.get("statusMessage")),
                          bool(ooo.get("isOutOfOffice")), observed,
                          sequence_number=str(item.get("sequenceNumber") or ""))
-            if prev is None or prev.availability != p.availability or prev.activity != p.activity:
+            if prev is None:
+                known = stored.get(uid)
+                since[uid] = known[2] if known and known[:2] == (p.availability, p.activity) else observed
+            elif prev.availability != p.availability or prev.activity != p.activity:
                 since[uid] = observed
             last[uid] = p
             out.append(p)
