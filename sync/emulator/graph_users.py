@@ -237,11 +237,12 @@ def _sync_state_lost() -> Reject:
 
 
 def _delta_state(req: GraphRequest) -> dict[str, Any]:
-    """Where this delta call stands: ``since`` (None on the initial round), ``upto``, ``after``, ``s``."""
+    """Where this delta call stands: ``since`` (None on the initial round), ``upto``, ``after``, ``s``, ``n``."""
     tenant = req.tenant
     dtok, stok = req.q("deltatoken"), req.q("skiptoken")
     if dtok is None and stok is None:
-        return {"since": None, "upto": tenant.directory_version, "after": None, "s": select_of(req)}
+        return {"since": None, "upto": tenant.directory_version, "after": None, "s": select_of(req),
+                "n": page_size(req)}
     tok = decode_token(dtok if dtok is not None else stok or "")
     if not tok or tok.get("k") != "delta":
         raise Reject(400, "Request_BadRequest", "The specified delta or page token is malformed.")
@@ -250,16 +251,18 @@ def _delta_state(req: GraphRequest) -> dict[str, Any]:
     if tok.get("f") != fingerprint(tenant) or int(tok.get("upto", 0)) > tenant.directory_version:
         raise _sync_state_lost()
     select = select_of(req) or tok.get("s")
+    explicit = req.q("top") is not None or "maxpagesize" in req.headers.get("prefer", "")
+    size = page_size(req) if explicit else int(tok.get("n") or 0)
+    size = size or req.state.limits.page_default
     if dtok is not None:
-        return {"since": int(tok["upto"]), "upto": tenant.directory_version, "after": None, "s": select}
-    return {"since": tok.get("since"), "upto": int(tok["upto"]), "after": tok.get("a"), "s": select}
+        return {"since": int(tok["upto"]), "upto": tenant.directory_version, "after": None, "s": select, "n": size}
+    return {"since": tok.get("since"), "upto": int(tok["upto"]), "after": tok.get("a"), "s": select, "n": size}
 
 
 async def users_delta(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
     tenant = req.tenant
     st = _delta_state(req)
-    since, select = st["since"], st["s"]
-    top = page_size(req)
+    since, select, top = st["since"], st["s"], st["n"]
     if since is None:
         ids = sorted_ids(tenant)
     else:
@@ -276,7 +279,8 @@ async def users_delta(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         elif uid in tenant.deleted:
             value.append({"@odata.type": "#microsoft.graph.user", "id": uid,
                           "@removed": {"reason": tenant.deleted[uid][1]}})
-    token = {"k": "delta", "t": tenant.tenant_id, "f": fingerprint(tenant), "upto": st["upto"], "s": select}
+    token = {"k": "delta", "t": tenant.tenant_id, "f": fingerprint(tenant), "upto": st["upto"], "s": select,
+             "n": top}
     body: dict[str, Any] = {"@odata.context": _context(req, "users", select)}
     if start + top < len(ids):
         token.update({"since": since, "a": page[-1]})
