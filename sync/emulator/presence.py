@@ -280,9 +280,10 @@ class PresenceModel:
 
     @staticmethod
     def _oof_day(rng: random.Random, base: float, message: str) -> _Day:
-        if rng.random() < 0.3:
+        if rng.random() < 0.3:  # a brief check-in, times on whole milliseconds like every segment
             t = 9 * 3600 + rng.random() * 7200
-            return array("d", [base, base + t, base + t + rng.uniform(600, 2400)]), \
+            at = PresenceModel._at
+            return array("d", [base, at(base, t), at(base, t + rng.uniform(600, 2400))]), \
                 bytes([OOF_OFFLINE, OOF_AVAILABLE, OOF_OFFLINE]), None, message
         return array("d", [base]), bytes([OOF_OFFLINE]), None, message
 

@@ -219,3 +219,20 @@ def test_speed(contoso: Tenant) -> None:
           f"({1 / warm:,.0f} users/s)")
     assert model.presence(contoso, users[0], at) is model.presence(contoso, users[0], at)
     assert len(STATES) == 16
+
+
+def test_out_of_office_transitions_agree_with_presence(contoso: Tenant) -> None:
+    """Holidays, sick days and check-ins begin and end exactly where transitions() says."""
+    users = active(contoso)
+    since = datetime(2026, 3, 2, tzinfo=UTC)
+    changes = [c for c in PresenceModel(2).transitions(contoso, users, since, since + timedelta(days=28))
+               if "OutOfOffice" in (c["from"]["activity"], c["to"]["activity"])]
+    assert len(changes) >= 20
+    assert any(c["to"] == {"availability": "Available", "activity": "OutOfOffice"} for c in changes)
+    for ch in changes:
+        user = contoso.users[ch["user_id"]]
+        at = datetime.fromisoformat(ch["at"].replace("Z", "+00:00"))
+        after = PresenceModel(2).presence(contoso, user, at)
+        before = PresenceModel(2).presence(contoso, user, at - timedelta(milliseconds=1))
+        assert (after["activity"], after["sequenceNumber"]) == (ch["to"]["activity"], ch["sequenceNumber"])
+        assert before["activity"] == ch["from"]["activity"]
