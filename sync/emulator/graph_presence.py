@@ -41,8 +41,8 @@ def unknown_presence(user_id: str) -> dict[str, Any]:
         "availability": "PresenceUnknown",
         "activity": "PresenceUnknown",
         "statusMessage": None,
-        "outOfOfficeSettings": {"message": None, "isOutOfOffice": False},
-        "sequenceNumber": None,
+        "outOfOfficeSettings": {"isOutOfOffice": False, "message": None},
+        "sequenceNumber": "C000000000000000",  # the presence model's stamp for "never changed"
     }
 
 

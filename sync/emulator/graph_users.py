@@ -261,6 +261,8 @@ def _delta_state(req: GraphRequest) -> dict[str, Any]:
 
 async def users_delta(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
     tenant = req.tenant
+    if req.q("filter") is not None:  # Graph allows only "id eq '...' or ..." here; not emulated
+        raise Reject(400, "Request_UnsupportedQuery", "$filter is not supported on users/delta by this tenant.")
     st = _delta_state(req)
     since, select, top = st["since"], st["s"], st["n"]
     if since is None:

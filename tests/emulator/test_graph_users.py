@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 
+from sync.emulator.graph import decode_token, encode_token
 from sync.emulator.model import Tenant, User
 from sync.emulator.server import EmulatorServer
 
@@ -346,3 +347,14 @@ def test_delta_token_is_bound_to_its_tenant(graph: httpx.Client, http: httpx.Cli
     assert r.status_code == 400
     r = graph.get("/v1.0/users/delta", params={"$deltatoken": "bm90LWEtdG9rZW4"})
     assert r.status_code == 400
+    assert graph.get("/v1.0/users/delta", params={"$filter": "id eq 'x'"}).status_code == 400
+
+
+def test_delta_token_from_another_directory_asks_for_a_full_sync(graph: httpx.Client) -> None:
+    _, delta_link = _delta_round(graph, "/v1.0/users/delta", {"$select": "id"})
+    token = decode_token(parse_qs(urlsplit(delta_link).query)["$deltatoken"][0])
+    assert token is not None
+    stale = encode_token({**token, "f": "another-directory"})  # as after a restart on other data
+    r = graph.get("/v1.0/users/delta", params={"$deltatoken": stale})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "syncStateNotFound"
