@@ -239,6 +239,17 @@ def _prepare(args: argparse.Namespace) -> EmulatorServer:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, start the tenant and serve until SIGINT/SIGTERM."""
     try:
+        signal.signal(signal.SIGTERM, _on_sigterm)  # uvicorn restores this and re-raises SIGTERM on exit
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    try:
+        return _run(argv)
+    except (KeyboardInterrupt, _Stop):  # a signal at any moment, also before uvicorn took over
+        return 0
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
         args = build_parser().parse_args(argv)
         srv = _prepare(args)
     except UsageError as exc:
@@ -249,12 +260,5 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     print(banner(srv, args.show_secrets), flush=True)
     print(json.dumps({"base_url": srv.base_url, "ca_file": str(srv.tls.ca_cert)}), flush=True)
-    try:
-        signal.signal(signal.SIGTERM, _on_sigterm)  # uvicorn restores this and re-raises SIGTERM on exit
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        srv.serve_forever()
-    except (KeyboardInterrupt, _Stop):
-        pass
+    srv.serve_forever()
     return 0
