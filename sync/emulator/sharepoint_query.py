@@ -35,6 +35,7 @@ _TOKEN = re.compile(
 )
 _COMPARE = {"eq", "ne", "lt", "le", "gt", "ge"}
 _FUNCS = {"startswith", "substringof"}
+_RESERVED = _COMPARE | {"and", "or", "not", "add", "sub", "mul", "div", "mod"}
 
 
 class FilterError(ValueError):
@@ -193,6 +194,8 @@ class _Parser:
             value = text.lower() == "true"
         elif kind == "word" and text.lower() == "null":
             value = None
+        elif kind == "word" and text.lower() in _RESERVED:
+            raise self.error()
         elif kind == "word":
             column = self.resolve(text)
             self.columns.add(column)
