@@ -20,7 +20,7 @@ from . import sharepoint_json as sj
 from .graph_router import GraphRequest, GraphResponse, GraphRouter, error
 from .model import ListItem, Site, SpList
 from .sharepoint import READ_PERMISSIONS, WRITE_PERMISSIONS
-from .sharepoint_api import now_iso, resolve_column
+from .sharepoint_items import now_iso, resolve_column
 from .sharepoint_query import FilterError, compile_filter, parse_skiptoken, sort_items
 
 __all__ = ["register"]

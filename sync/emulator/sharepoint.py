@@ -22,8 +22,9 @@ from starlette.routing import BaseRoute, Route
 
 from . import sharepoint_json as sj
 from .model import Tenant
-from .sharepoint_api import SpCall, SpResult, classify, dispatch, sp_error_result
+from .sharepoint_api import classify, dispatch
 from .sharepoint_batch import SubRequest, parse_batch, render_batch
+from .sharepoint_call import SpCall, SpResult, sp_error_result
 from .state import EmulatorState
 from .tokens import AuthFailure, TokenInfo
 
@@ -46,6 +47,11 @@ class SharePointService:
         self._early_retries: dict[tuple[str, str], int] = {}
 
     async def endpoint(self, request: Request) -> Response:
+        response = await self._handle(request)
+        self.state.stats.status[response.status_code] += 1
+        return response
+
+    async def _handle(self, request: Request) -> Response:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
         fmt = sj.negotiate(headers.get("accept"))

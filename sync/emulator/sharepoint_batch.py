@@ -20,7 +20,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .sharepoint_api import SpResult
+    from .sharepoint_call import SpResult
 
 __all__ = ["SubRequest", "parse_batch", "render_batch"]
 

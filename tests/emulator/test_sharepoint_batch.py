@@ -12,8 +12,8 @@ import pytest
 
 from sync.emulator.model import SpList
 from sync.emulator.server import EmulatorServer
-from sync.emulator.sharepoint_api import SpResult
 from sync.emulator.sharepoint_batch import parse_batch, render_batch
+from sync.emulator.sharepoint_call import SpResult
 
 CONTOSO = "6f1c2f4e-3b1a-4c8e-9d7a-1a2b3c4d5e6f"
 VERBOSE = "application/json;odata=verbose"
