@@ -157,3 +157,18 @@ def test_app_only_secret_token_reads_here_but_not_over_sharepoint_rest(http: htt
     assert rest.status_code == 401 and rest.json()["error_description"] == "Unsupported app only token."
     graph = http.get("/v1.0/sites/127.0.0.1:/sites/contoso-agents:/lists/Agents/items?expand=fields", headers=auth)
     assert graph.status_code == 200 and len(graph.json()["value"]) == 100 and "@odata.nextLink" in graph.json()
+
+
+def test_patch_fields_inside_graph_batch(graph: httpx.Client, emulator: EmulatorServer, temp_list: SpList) -> None:
+    base = f"/sites/{site_id(emulator)}/lists/{temp_list.id}/items"
+    stale = '"00000000-0000-0000-0000-000000000000,1"'
+    r = graph.post("/v1.0/$batch", json={"requests": [
+        {"id": "1", "method": "PATCH", "url": f"{base}/1/fields", "headers": {"Content-Type": "application/json"},
+         "body": {"Team": "Batch"}},
+        {"id": "2", "method": "PATCH", "url": f"{base}/2/fields",
+         "headers": {"Content-Type": "application/json", "If-Match": stale}, "body": {"Team": "Batch"}},
+    ]})
+    assert r.status_code == 200, r.text
+    status = {x["id"]: x["status"] for x in r.json()["responses"]}
+    assert status == {"1": 200, "2": 412}
+    assert temp_list.items[1].fields["Team"] == "Batch" and temp_list.items[2].fields["Team"] is None
