@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     lim.add_argument("--directory-limit", type=_positive(int), help="directory requests per app+tenant per window")
     lim.add_argument("--batch-max", type=_positive(int), help="requests per Graph $batch (20)")
     lim.add_argument("--token-lifetime", type=_positive(float), help="access token lifetime, seconds (3599)")
-    lim.add_argument("--device-code-interval", type=int, help="device-code poll interval, seconds (0)")
+    lim.add_argument("--device-code-interval", type=int, default=5,
+                     help="seconds clients wait between device-code polls (5, as Entra; tests use 0)")
     lim.add_argument("--unknown-presence-ids", choices=["item", "omit"],
                      help="unknown ids in getPresencesByUserId: PresenceUnknown item or omitted")
     clk = p.add_argument_group("presence clock")
