@@ -85,7 +85,7 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Setup:
+def cfg(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Setup:
     """config.xml for contoso (client secret) and fabrikam (username + password), as ``presence-sync demo`` writes."""
     root = tmp_path_factory.mktemp("cli")
     state = root / "state"
@@ -104,12 +104,12 @@ class Ran:
 
 
 @pytest.fixture(scope="module")
-def ran(setup: Setup) -> Ran:
+def ran(cfg: Setup) -> Ran:
     """One ``run --once --dry-run`` of both accounts (the store and CSVs later tests read)."""
     started = datetime.now(UTC)
-    out = setup.root / "out"
-    proc = cli("run", "--once", "--dry-run", "--config", str(setup.config), "--state-dir", str(setup.state),
-               "--out", str(out), cwd=setup.root)
+    out = cfg.root / "out"
+    proc = cli("run", "--once", "--dry-run", "--config", str(cfg.config), "--state-dir", str(cfg.state),
+               "--out", str(out), cwd=cfg.root)
     return Ran(proc, out, started)
 
 
@@ -132,10 +132,10 @@ def test_no_arguments_shows_help(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_each_command_help_has_an_example_and_no_secret(command: str, tmp_path: Path, setup: Setup) -> None:
+def test_each_command_help_has_an_example_and_no_secret(command: str, tmp_path: Path, cfg: Setup) -> None:
     # A development secret and a config holding encrypted values are both in reach; help must show neither.
-    (tmp_path / "config.xml").write_bytes(setup.config.read_bytes())
-    env = cli_env(tmp_path, PRESENCE_SYNC_SECRET__CONTOSO=ENV_SECRET, PRESENCE_SYNC_STATE_DIR=str(setup.state))
+    (tmp_path / "config.xml").write_bytes(cfg.config.read_bytes())
+    env = cli_env(tmp_path, PRESENCE_SYNC_SECRET__CONTOSO=ENV_SECRET, PRESENCE_SYNC_STATE_DIR=str(cfg.state))
     proc = cli(command, "--help", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"\bexample:", proc.stdout, re.I), proc.stdout
@@ -370,9 +370,9 @@ def test_missing_config_file_names_the_path(tmp_path: Path) -> None:
     assert_clean(proc)
 
 
-def test_config_variable_wins_over_local_config_xml(tmp_path: Path, setup: Setup) -> None:
+def test_config_variable_wins_over_local_config_xml(tmp_path: Path, cfg: Setup) -> None:
     (tmp_path / "config.xml").write_text("<not xml", encoding="utf-8")
-    env = cli_env(tmp_path, PRESENCE_SYNC_CONFIG=str(setup.config), PRESENCE_SYNC_STATE_DIR=str(setup.state))
+    env = cli_env(tmp_path, PRESENCE_SYNC_CONFIG=str(cfg.config), PRESENCE_SYNC_STATE_DIR=str(cfg.state))
     proc = cli("login", "--account", "nobody", cwd=tmp_path, env=env)
     # The variable's config was read (it knows contoso and fabrikam), not the broken ./config.xml.
     assert proc.returncode == 2
@@ -381,21 +381,21 @@ def test_config_variable_wins_over_local_config_xml(tmp_path: Path, setup: Setup
     assert_clean(proc)
 
 
-def test_unwritable_out_is_a_clear_usage_error(tmp_path: Path, setup: Setup) -> None:
+def test_unwritable_out_is_a_clear_usage_error(tmp_path: Path, cfg: Setup) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     roster = tmp_path / "roster.csv"
     roster.write_text("UPN\nhannah.novak@contoso.co.uk\n", encoding="utf-8")
     for args in (("run", "--once", "--dry-run"), ("validate",)):
-        proc = cli(*args, "--config", str(setup.config), "--state-dir", str(setup.state), "--roster", str(roster),
+        proc = cli(*args, "--config", str(cfg.config), "--state-dir", str(cfg.state), "--roster", str(roster),
                    "--out", str(blocker / "out"), cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr
         assert str(blocker / "out") in proc.stderr and "--out" in proc.stderr
         assert_clean(proc)
 
 
-def test_bad_log_format_is_a_usage_error(tmp_path: Path, setup: Setup) -> None:
-    proc = cli("run", "--once", "--config", str(setup.config), "--state-dir", str(setup.state), "--log-format", "xml",
+def test_bad_log_format_is_a_usage_error(tmp_path: Path, cfg: Setup) -> None:
+    proc = cli("run", "--once", "--config", str(cfg.config), "--state-dir", str(cfg.state), "--log-format", "xml",
                "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert proc.returncode == 2
     assert "--log-format" in proc.stderr and "text or json" in proc.stderr
@@ -403,8 +403,8 @@ def test_bad_log_format_is_a_usage_error(tmp_path: Path, setup: Setup) -> None:
     assert_clean(proc)
 
 
-def test_unknown_account_filter_is_a_config_error(tmp_path: Path, setup: Setup) -> None:
-    proc = cli("run", "--once", "--config", str(setup.config), "--state-dir", str(setup.state), "--account",
+def test_unknown_account_filter_is_a_config_error(tmp_path: Path, cfg: Setup) -> None:
+    proc = cli("run", "--once", "--config", str(cfg.config), "--state-dir", str(cfg.state), "--account",
                "northwind", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert proc.returncode == 2
     assert "northwind" in proc.stderr and "contoso" in proc.stderr
@@ -431,9 +431,9 @@ def test_run_once_against_the_local_tenant(ran: Ran) -> None:
     assert tuple(header[:8]) == HISTORY_COLUMNS
 
 
-def test_validate_prints_the_summary_and_writes_validation_csv(tmp_path: Path, setup: Setup) -> None:
+def test_validate_prints_the_summary_and_writes_validation_csv(tmp_path: Path, cfg: Setup) -> None:
     out = tmp_path / "out"
-    proc = cli("validate", "--config", str(setup.config), "--state-dir", str(setup.state), "--out", str(out),
+    proc = cli("validate", "--config", str(cfg.config), "--state-dir", str(cfg.state), "--out", str(out),
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
@@ -455,12 +455,12 @@ def test_validate_prints_the_summary_and_writes_validation_csv(tmp_path: Path, s
     assert not (out / "presence.csv").exists()  # validate does not collect presence
 
 
-def test_export_writes_the_audit_csvs_for_a_range(ran: Ran, setup: Setup, tmp_path: Path) -> None:
+def test_export_writes_the_audit_csvs_for_a_range(ran: Ran, cfg: Setup, tmp_path: Path) -> None:
     assert ran.proc.returncode == 0, ran.proc.stderr
     day = timedelta(days=1)
     since, until = (ran.started - day).isoformat(), (datetime.now(UTC) + day).isoformat()
     out = tmp_path / "all"
-    proc = cli("export", "--state-dir", str(setup.state), "--since", since, "--until", until, "--out", str(out),
+    proc = cli("export", "--state-dir", str(cfg.state), "--since", since, "--until", until, "--out", str(out),
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
@@ -476,7 +476,7 @@ def test_export_writes_the_audit_csvs_for_a_range(ran: Ran, setup: Setup, tmp_pa
 
     # --account narrows every file to that account.
     one = tmp_path / "one"
-    proc = cli("export", "--state-dir", str(setup.state), "--since", since, "--until", until, "--account",
+    proc = cli("export", "--state-dir", str(cfg.state), "--since", since, "--until", until, "--account",
                "fabrikam", "--out", str(one), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     for name in files:
@@ -486,7 +486,7 @@ def test_export_writes_the_audit_csvs_for_a_range(ran: Ran, setup: Setup, tmp_pa
 
     # A range after the run holds no transitions and no cycles; a Z suffix and a bare date are accepted.
     later = tmp_path / "later"
-    proc = cli("export", "--state-dir", str(setup.state), "--since", (datetime.now(UTC) + 2 * day).strftime(
+    proc = cli("export", "--state-dir", str(cfg.state), "--since", (datetime.now(UTC) + 2 * day).strftime(
         "%Y-%m-%dT%H:%M:%SZ"), "--until", (datetime.now(UTC) + 3 * day).date().isoformat(), "--out", str(later),
         cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -495,7 +495,7 @@ def test_export_writes_the_audit_csvs_for_a_range(ran: Ran, setup: Setup, tmp_pa
 
     # Nothing before the first run; and a split at a transition time puts every row on exactly one side
     # ([since, until): the boundary row belongs to --since).
-    proc = cli("export", "--state-dir", str(setup.state), "--until", ran.started.isoformat(), "--out",
+    proc = cli("export", "--state-dir", str(cfg.state), "--until", ran.started.isoformat(), "--out",
                str(tmp_path / "before"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert read_csv(tmp_path / "before" / "export_history.csv")[1] == []
@@ -505,7 +505,7 @@ def test_export_writes_the_audit_csvs_for_a_range(ran: Ran, setup: Setup, tmp_pa
     sides = {}
     for option in ("--since", "--until"):
         folder = tmp_path / option.strip("-")
-        proc = cli("export", "--state-dir", str(setup.state), option, split, "--out", str(folder), cwd=tmp_path)
+        proc = cli("export", "--state-dir", str(cfg.state), option, split, "--out", str(folder), cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         sides[option] = [r["changed_at_utc"] for r in read_csv(folder / "export_history.csv")[1]]
     assert sides["--since"] and all(t >= split for t in sides["--since"])
@@ -522,8 +522,8 @@ def test_export_without_a_store(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("option", ["--since", "--until"])
-def test_export_bad_time_is_a_usage_error(option: str, tmp_path: Path, ran: Ran, setup: Setup) -> None:
-    proc = cli("export", "--state-dir", str(setup.state), option, "last tuesday", "--out", str(tmp_path / "out"),
+def test_export_bad_time_is_a_usage_error(option: str, tmp_path: Path, ran: Ran, cfg: Setup) -> None:
+    proc = cli("export", "--state-dir", str(cfg.state), option, "last tuesday", "--out", str(tmp_path / "out"),
                cwd=tmp_path)
     assert proc.returncode == 2
     assert option in proc.stderr and "ISO 8601" in proc.stderr
@@ -531,21 +531,21 @@ def test_export_bad_time_is_a_usage_error(option: str, tmp_path: Path, ran: Ran,
     assert_clean(proc)
 
 
-def test_export_to_an_unwritable_out(tmp_path: Path, ran: Ran, setup: Setup) -> None:
+def test_export_to_an_unwritable_out(tmp_path: Path, ran: Ran, cfg: Setup) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    proc = cli("export", "--state-dir", str(setup.state), "--out", str(blocker / "audit"), cwd=tmp_path)
+    proc = cli("export", "--state-dir", str(cfg.state), "--out", str(blocker / "audit"), cwd=tmp_path)
     assert proc.returncode == 2
     assert str(blocker / "audit") in proc.stderr
     assert_clean(proc)
 
 
-def test_roster_csv_with_json_logs(tmp_path: Path, setup: Setup) -> None:
+def test_roster_csv_with_json_logs(tmp_path: Path, cfg: Setup) -> None:
     roster = tmp_path / "roster.csv"
     roster.write_text("Id,Name,UPN\n7,Hannah,hannah.novak@contoso.co.uk\n8,Wesley, WESLEY.ITO@contoso.co.uk\n"
                       "9,Nobody,Nobody Here\n", encoding="utf-8")
     out = tmp_path / "out"
-    proc = cli("run", "--once", "--config", str(setup.config), "--state-dir", str(setup.state), "--account",
+    proc = cli("run", "--once", "--config", str(cfg.config), "--state-dir", str(cfg.state), "--account",
                "contoso", "--roster", str(roster), "--out", str(out), "--log-format", "json", "--verbose",
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -561,18 +561,18 @@ def test_roster_csv_with_json_logs(tmp_path: Path, setup: Setup) -> None:
     assert {r["agent_item_id"]: r["status"] for r in validation} == {"7": "ok", "8": "fixed", "9": "invalid"}
 
 
-def test_roster_csv_without_the_upn_column(tmp_path: Path, setup: Setup) -> None:
+def test_roster_csv_without_the_upn_column(tmp_path: Path, cfg: Setup) -> None:
     roster = tmp_path / "roster.csv"
     roster.write_text("Name,Email\nHannah,hannah.novak@contoso.co.uk\n", encoding="utf-8")
     out = tmp_path / "out"
     for args in (("run", "--once"), ("validate",)):
-        proc = cli(*args, "--config", str(setup.config), "--state-dir", str(setup.state), "--roster", str(roster),
+        proc = cli(*args, "--config", str(cfg.config), "--state-dir", str(cfg.state), "--roster", str(roster),
                    "--out", str(out), cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr
         assert "--roster" in proc.stderr and "'UPN'" in proc.stderr and "Name, Email" in proc.stderr
         assert not out.exists()
         assert_clean(proc)
-    proc = cli("run", "--once", "--config", str(setup.config), "--state-dir", str(setup.state), "--roster",
+    proc = cli("run", "--once", "--config", str(cfg.config), "--state-dir", str(cfg.state), "--roster",
                str(tmp_path / "missing.csv"), "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 2
     assert "missing.csv" in proc.stderr
@@ -627,3 +627,91 @@ def test_emulator_command_serves_the_tenant(emulator_process: tuple[subprocess.P
     assert {t["name"] for t in info["tenants"]} >= {"contoso", "fabrikam"}
     proc.terminate()
     assert proc.wait(timeout=10) in (0, -15)
+
+
+# --- login, the loop, the demo ------------------------------------------------------------------------------------
+
+
+def test_login_checks_a_secret_account(tmp_path: Path, cfg: Setup) -> None:
+    proc = cli("login", "--account", "contoso", "--config", str(cfg.config), "--state-dir", str(cfg.state),
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "account 'contoso'" in proc.stdout and "client secret" in proc.stdout
+    assert_clean(proc)
+
+
+def test_login_device_code_once_then_silent(emulator: EmulatorServer, tmp_path: Path, cfg: Setup) -> None:
+    base = emulator.base_url
+    config = tmp_path / "config.xml"
+    config.write_text(_config(
+        f'<Account Id="contoso-dev" ClientId="22222222-3333-4444-8555-666666666666" TenantId="{GOOD_TENANT}"\n'
+        f'  AuthorityHost="{base}" GraphUrl="{base}"><AgentList SiteUrl="{base}/sites/contoso-agents"/></Account>'
+    ).replace("<MsGraphPresenceSource ", f'<MsGraphPresenceSource CaBundle="{emulator.tls.ca_cert}" '),
+        encoding="utf-8")
+    args = [*BASE_CMD, "login", "--account", "contoso-dev", "--config", str(config), "--state-dir",
+            str(cfg.state)]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        prompt = proc.stderr.readline()
+        code = re.search(r"code ([A-Z0-9-]{6,})", prompt)
+        assert code and "devicelogin" in prompt, prompt
+        ctx = ssl.create_default_context(cafile=str(emulator.tls.ca_cert))
+        r = httpx.post(f"{base}/_emulator/devicecode/approve", verify=ctx, timeout=10,
+                       json={"user_code": code.group(1), "upn": "svc-presence@contoso.com"})
+        assert r.status_code == 200, r.text
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert proc.returncode == 0, stderr
+    assert "account 'contoso-dev'" in stdout and "device login" in stdout
+    # The encrypted token cache makes the next login silent: no code, no waiting.
+    again = cli("login", "--account", "contoso-dev", "--config", str(config), "--state-dir", str(cfg.state),
+                cwd=tmp_path, timeout=15)
+    assert again.returncode == 0, again.stderr
+    assert "code" not in again.stderr.lower()
+    assert_clean(again)
+
+
+def test_interval_run_stops_cleanly_on_sigterm(tmp_path: Path, cfg: Setup) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("UPN\nhannah.novak@contoso.co.uk\nwesley.ito@contoso.co.uk\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*BASE_CMD, "run", "--interval", "0.5", "--config", str(cfg.config), "--state-dir",
+                             str(cfg.state), "--account", "contoso", "--roster", str(roster), "--out", str(out)],
+                            cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stderr is not None
+        cycles = 0
+        seen: list[str] = []
+        while cycles < 2:
+            line = proc.stderr.readline()
+            assert line, "".join(seen)
+            seen.append(line)
+            cycles += "agents=2 " in line
+        proc.terminate()
+        stdout, stderr = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    _, rows = read_csv(out / "presence.csv")
+    assert {r["upn"] for r in rows} == {"hannah.novak@contoso.co.uk", "wesley.ito@contoso.co.uk"}
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    proc = cli("demo", "--cycles", "1", "--dir", str(tmp_path / "demo"), cwd=tmp_path, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert_clean(proc)
+    out = tmp_path / "demo" / "out"
+    for name in ("presence.csv", "presence_history.csv", "validation.csv"):
+        assert (out / name).is_file(), name
+    assert "local tenant on https://127.0.0.1:" in proc.stdout
+    assert "UPN findings by code and account" in proc.stdout
+    assert (tmp_path / "demo" / "config.xml").is_file()
