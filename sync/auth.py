@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,7 +245,10 @@ class AccountAuth:
                 return res
         if self.s.mode == "password":
             assert isinstance(app, msal.PublicClientApplication)
-            return app.acquire_token_by_username_password(self.s.username or "", self.s.password or "", scopes)
+            with warnings.catch_warnings():  # the username/password flow is deprecated upstream; it is the
+                warnings.simplefilter("ignore", DeprecationWarning)  # seed's supported mode, so we keep it
+                return app.acquire_token_by_username_password(self.s.username or "", self.s.password or "",
+                                                              scopes)
         return {"error": "login_required", "error_description": "no cached login for this account; run "
                 f"`presence-sync login --account {self.s.account_id}`"}
 

@@ -125,7 +125,7 @@ class _WaitRetryAfter:
 
     def __init__(self, cap: float = 60.0) -> None:
         self.cap = cap
-        self.fallback = wait_exponential_jitter(initial=0.25, max=8.0, jitter=0.5)
+        self.fallback = wait_exponential_jitter(multiplier=0.25, max=8.0, jitter=0.5)
 
     def __call__(self, rs: RetryCallState) -> float:
         exc = rs.outcome.exception() if rs.outcome else None
