@@ -22,7 +22,7 @@ from .graph.directory import fetch_domains, lookup_users, sync_delta
 from .graph.lists import WriteResult
 from .graph.presence import fetch_presences
 from .models import AgentRow, Change, CycleResult, Presence, ValidationRow
-from .roster import DirectoryIndex, Domains, Validator
+from .roster import DirectoryIndex, Domains, Validator, normalize
 from .settings import WriteBackColumns
 from .store import Store
 
@@ -135,10 +135,17 @@ class AccountPipeline:
         return self._validator
 
     async def _resolve_missing(self, rows: Sequence[ValidationRow]) -> bool:
-        """Look up NOT_FOUND UPNs that may be newer than the cache; True when the cache grew."""
-        missing = [r.raw_upn.strip().lower() for r in rows
-                   if "NOT_FOUND" in r.codes and r.raw_upn and r.raw_upn.strip().lower() not in self._looked_up]
-        missing = [m for m in dict.fromkeys(missing) if "@" in m][: self.cadence.lookup_limit]
+        """Look up NOT_FOUND UPNs that may be newer than the cache; True when the cache grew.
+
+        Only values that passed the syntax check are looked up (NOT_FOUND implies it), in normalised form.
+        """
+        missing: list[str] = []
+        for r in rows:
+            if "NOT_FOUND" in r.codes:
+                value = normalize(r.raw_upn)[0]
+                if value and value not in self._looked_up:
+                    missing.append(value)
+        missing = list(dict.fromkeys(missing))[: self.cadence.lookup_limit]
         if not missing:
             return False
         self._looked_up.update(missing)
