@@ -60,7 +60,12 @@ class _JsonFormatter(logging.Formatter):
                            "level": record.levelname, "logger": record.name, "message": record.getMessage()})
 
 
+_JSON_LOGS = [False]  # set by setup_logging: errors and warnings then go out as JSON log records too
+log = logging.getLogger("sync.cli")
+
+
 def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
+    _JSON_LOGS[0] = fmt == "json"
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_Redact())
     if fmt == "json":
@@ -86,6 +91,11 @@ def _fail(exc: Exception) -> typer.Exit:
     """Print a user-facing error (never a traceback) and return the exit to raise."""
     if isinstance(exc, OSError):
         exc = _os_error(exc)
+    if _JSON_LOGS[0] and isinstance(exc, SyncError):  # keep stderr one JSON object per line
+        for line in ([f"configuration error: {p}" for p in exc.problems] if isinstance(exc, ConfigError)
+                     else [f"error: {exc}"]):
+            log.error("%s", line)
+        return typer.Exit(exc.exit_code)
     if isinstance(exc, ConfigError):
         err.print(f"[bold red]configuration error[/] ({len(exc.problems)} problem(s)):", highlight=False)
         for p in exc.problems:
@@ -125,21 +135,26 @@ def _config_path(config: Path | None) -> Path | None:
             raise UsageError(f"--config {config}: no such file ({config.expanduser().absolute()}).",
                              hint=f"Check the path. {_START}")
         return config
-    if (Path("config.xml").is_file() or os.environ.get("PRESENCE_SYNC_CONFIG", "").strip()
-            or (dotenv_values(".env").get("PRESENCE_SYNC_CONFIG") or "").strip()):
+    if Path("config.xml").is_file() or _env().get("PRESENCE_SYNC_CONFIG", "").strip():
         return None  # load_settings picks $PRESENCE_SYNC_CONFIG (environment, then .env), else ./config.xml
     raise UsageError(f"no configuration: no --config, no $PRESENCE_SYNC_CONFIG and no config.xml in "
                      f"{Path.cwd()}.", hint=f"Pass --config PATH. {_START}")
 
 
-def _settings(config: Path | None, **flags: Any) -> tuple[Settings, list[Any]]:
+def _settings(config: Path | None, verbose: bool = False, **flags: Any) -> tuple[Settings, list[Any]]:
+    """Load the settings, then install logging in their format and report the config warnings through it."""
     overrides = {k: v for k, v in flags.items() if v is not None and v != () and v != []}
     if "account_filter" in overrides:
         overrides["account_filter"] = tuple(overrides["account_filter"])
+    setup_logging(str(overrides.get("log_format", "text")), verbose)  # config errors follow --log-format too
     path = _config_path(config)
     settings, warnings = load_settings(path, overrides, dotenv_path=Path(".env"))
+    setup_logging(settings.log_format, verbose)
     for w in warnings:
-        err.print(f"warning: {w}", highlight=False, markup=False, soft_wrap=True)
+        if _JSON_LOGS[0]:
+            log.warning("%s", w)
+        else:
+            err.print(f"warning: {w}", highlight=False, markup=False, soft_wrap=True)
     return settings, warnings
 
 
@@ -189,11 +204,10 @@ def run(
     try:
         if log_format not in (None, "text", "json"):
             raise UsageError(f"--log-format must be text or json, not {log_format!r}")
-        settings, _ = _settings(config, state_dir=state_dir, out_dir=out_dir, interval=interval, once=once or None,
-                                dry_run=dry_run or None, log_format=log_format, account_filter=account,
-                                roster_csv=roster, ca_bundle=ca_bundle)
+        settings, _ = _settings(config, verbose, state_dir=state_dir, out_dir=out_dir, interval=interval,
+                                once=once or None, dry_run=dry_run or None, log_format=log_format,
+                                account_filter=account, roster_csv=roster, ca_bundle=ca_bundle)
         _preflight(settings)
-        setup_logging(settings.log_format, verbose)
         from .job import run_job
 
         report = asyncio.run(run_job(settings))
@@ -219,7 +233,6 @@ def validate(
         settings, _ = _settings(config, state_dir=state_dir, out_dir=out_dir, account_filter=account,
                                 roster_csv=roster, ca_bundle=ca_bundle)
         _preflight(settings)
-        setup_logging(settings.log_format)
         from .report import print_validation_summary, run_validation
 
         rows, code = asyncio.run(run_validation(settings))
@@ -257,14 +270,15 @@ def export(
         from .outputs.csv import export_history
         from .store import Store
 
-        sd = state_dir or default_state_dir()
-        db = sd / "presence-sync.sqlite"
+        start, end = _parse_when(since, "--since"), _parse_when(until, "--until")
+        if start is not None and end is not None and start >= end:
+            raise UsageError(f"--since {since} is not before --until {until}; the range would be empty.")
+        db = _state_dir(state_dir) / "presence-sync.sqlite"
         if not db.exists():
             raise UsageError(f"no store at {db}; run `presence-sync run` first or pass the right --state-dir")
         store = Store(db)
         try:
-            paths = export_history(store, out_dir or Path("out"), account or None, _parse_when(since, "--since"),
-                                   _parse_when(until, "--until"))
+            paths = export_history(store, out_dir or Path("out"), account or None, start, end)
         finally:
             store.close()
     except (SyncError, OSError) as exc:
@@ -286,7 +300,6 @@ def login(
     """
     try:
         settings, _ = _settings(config, state_dir=state_dir, account_filter=[account], ca_bundle=ca_bundle)
-        setup_logging(settings.log_format)
         from .login import login_account
 
         message = login_account(settings, account, show=lambda text: err.print(text, markup=False,
@@ -296,18 +309,24 @@ def login(
     out.print(message, highlight=False)
 
 
+def _env() -> dict[str, str]:
+    """The environment as load_settings sees it: ./.env under the real environment."""
+    dot = {k: v for k, v in dotenv_values(".env").items() if v is not None} if Path(".env").is_file() else {}
+    return {**dot, **os.environ}
+
+
+def _state_dir(flag: Path | None) -> Path:
+    """--state-dir > PRESENCE_SYNC_STATE_DIR (environment, then .env) > default: the one `run` uses."""
+    named = _env().get("PRESENCE_SYNC_STATE_DIR", "").strip()
+    return flag or (Path(named).expanduser() if named else default_state_dir())
+
+
 def _key_store(state_dir: Path | None) -> Any:
     """The same key `run` will use: --state-dir > environment > .env > default; PRESENCE_SYNC_KEY_FILE likewise."""
-    from dotenv import dotenv_values
-
     from .secrets import KEY_FILE_ENV, KeyStore
 
-    dot = {k: v for k, v in dotenv_values(".env").items() if v is not None} if Path(".env").is_file() else {}
-    env = {**dot, **os.environ}
-    sd = state_dir or (Path(env["PRESENCE_SYNC_STATE_DIR"]).expanduser() if env.get("PRESENCE_SYNC_STATE_DIR")
-                       else default_state_dir())
-    key_file = env.get(KEY_FILE_ENV)
-    return KeyStore.for_paths(sd, Path(key_file).expanduser() if key_file else None)
+    key_file = _env().get(KEY_FILE_ENV)
+    return KeyStore.for_paths(_state_dir(state_dir), Path(key_file).expanduser() if key_file else None)
 
 
 @app.command("encrypt-secret")
@@ -324,7 +343,8 @@ def encrypt_secret(state_dir: StateOpt = None) -> None:
             value = sys.stdin.read()
             value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
         if not value:
-            raise UsageError("nothing to encrypt: pass the secret on stdin")
+            raise UsageError("nothing to encrypt: stdin was empty.",
+                             hint="Pipe the secret in, e.g. printf '%s' \"$SECRET\" | presence-sync encrypt-secret")
         token = _key_store(state_dir).encrypt(value)
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None

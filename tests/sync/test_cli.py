@@ -715,3 +715,48 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "local tenant on https://127.0.0.1:" in proc.stdout
     assert "UPN findings by code and account" in proc.stdout
     assert (tmp_path / "demo" / "config.xml").is_file()
+
+
+# --- one state directory and one log format, however they are given ------------------------------------------------
+
+
+def test_json_logs_cover_config_errors_and_warnings(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_text(_config(f'<Account Id="a" ClientId="{GOOD_CLIENT}">{SITE}</Account>'), encoding="utf-8")
+    proc = cli("run", "--once", "--config", str(bad), "--log-format", "json", "--out", str(tmp_path / "out"),
+               cwd=tmp_path)
+    assert proc.returncode == 2
+    records = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert records and all(r["level"] == "ERROR" for r in records)
+    assert any(f"{bad}:6: Account/@TenantId" in r["message"] for r in records)
+    warn = tmp_path / "warn.xml"
+    warn.write_text(_config(OK_ACCOUNT.replace('Id="ok"', 'Id="ok" Colour="blue"')), encoding="utf-8")
+    proc = cli("run", "--once", "--config", str(warn), "--log-format", "json", "--roster",
+               str(tmp_path / "missing.csv"), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 2
+    records = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert any(r["level"] == "WARNING" and "Account/@Colour" in r["message"] for r in records), records
+    assert any(r["level"] == "ERROR" and "missing.csv" in r["message"] for r in records), records
+
+
+def test_state_dir_variable_is_honoured_by_every_command(tmp_path: Path, cfg: Setup, ran: Ran) -> None:
+    assert ran.proc.returncode == 0, ran.proc.stderr
+    env = cli_env(tmp_path, PRESENCE_SYNC_STATE_DIR=str(cfg.state))
+    proc = cli("export", "--out", str(tmp_path / "audit"), cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert read_csv(tmp_path / "audit" / "export_cycles.csv")[1]
+    # encrypt-secret uses the same key as run, so its output decrypts with cfg.state's key (from .env too).
+    (tmp_path / ".env").write_text(f"PRESENCE_SYNC_STATE_DIR={cfg.state}\n", encoding="utf-8")
+    proc = cli("encrypt-secret", cwd=tmp_path, stdin="via-dotenv\n")
+    assert proc.returncode == 0, proc.stderr
+    assert cfg.keys.decrypt(proc.stdout.strip()) == "via-dotenv"
+    assert not (tmp_path / "xdg-state").exists()
+
+
+def test_export_empty_range_is_a_usage_error(tmp_path: Path) -> None:
+    proc = cli("export", "--since", "2026-02-01", "--until", "2026-01-01", "--state-dir", str(tmp_path / "none"),
+               "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--since" in proc.stderr and "--until" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    assert_clean(proc)
