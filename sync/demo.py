@@ -84,6 +84,9 @@ def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: 
         console.print(f"local tenant on {tenant.base_url} (CA {tenant.tls.ca_cert})", highlight=False)
         ctx = ssl.create_default_context(cafile=str(tenant.tls.ca_cert))
         info = httpx.get(f"{tenant.base_url}/_emulator/info", verify=ctx, timeout=10).json()
+        # Presence changes every few minutes per agent; run the tenant's clock 60x so a short demo shows some.
+        httpx.post(f"{tenant.base_url}/_emulator/clock", json={"speed": 60}, verify=ctx, timeout=10)
+        console.print("the local tenant's presence clock runs 60x faster for the demo", highlight=False)
         config = write_demo_config(info, KeyStore(state_dir), tenant.tls.ca_cert, workdir / "config.xml")
         console.print(f"config: {config}", highlight=False)
         settings, _ = load_settings(config, {"state_dir": state_dir, "out_dir": out_dir, "interval": interval},

@@ -221,7 +221,7 @@ class AccountPipeline:
         result.resolved = len(targets)
         result.presences = sum(1 for p in presences if not p.stale)
         result.stale = sum(1 for p in presences if p.stale)
-        result.changes = len(changes)
+        result.changes = sum(1 for c in changes if c.from_availability or c.from_activity)  # not first sightings
         result.requests = (req1 - req0) + (ext1 - ext0)
         result.throttled = thr1 - thr0
         result.duration_s = time.perf_counter() - t0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -17,6 +18,16 @@ from .state import EmulatorState, Limits
 from .tls import TlsFiles, ensure_tls
 
 __all__ = ["EmulatorServer", "bind_socket"]
+
+
+class _QuietShutdown(logging.Filter):
+    """Idle keep-alive connections are cut after the grace period; that is expected, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "graceful shutdown" not in record.getMessage()
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietShutdown())
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
