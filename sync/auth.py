@@ -291,14 +291,27 @@ class AccountAuth:
             return str(res["access_token"])
         return get
 
-    def sync_token_response(self, scopes: list[str]) -> Callable[[], dict[str, Any]]:
-        """A callback for office365's ``with_access_token`` (it caches by expires_in itself)."""
-        def get() -> dict[str, Any]:
-            res = self.acquire(scopes)
-            return {"access_token": res["access_token"], "token_type": "Bearer",
-                    "expires_in": max(60, int(res.get("expires_in", 3600)) - int(REFRESH_SKEW))}
-        return get
+    def sync_token_response(self, scopes: list[str]) -> SiteToken:
+        """A callback for office365's ``with_access_token``; ``invalidate()`` forces a fresh token next time."""
+        return SiteToken(self, scopes)
 
+
+class SiteToken:
+    """office365's token callback: a dict with the token; after a 401, the next call skips MSAL's cache."""
+
+    def __init__(self, auth: AccountAuth, scopes: list[str]) -> None:
+        self._auth = auth
+        self._scopes = scopes
+        self._force = False
+
+    def invalidate(self) -> None:
+        self._force = True
+
+    def __call__(self) -> dict[str, Any]:
+        force, self._force = self._force, False
+        res = self._auth.acquire(self._scopes, force)
+        return {"access_token": res["access_token"], "token_type": "Bearer",
+                "expires_in": max(60, int(res.get("expires_in", 3600)) - int(REFRESH_SKEW))}
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

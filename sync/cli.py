@@ -76,8 +76,10 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     logging.getLogger("sync").setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("httpx", "httpcore", "msal", "office365", "urllib3", "hpack", "h2"):
+    for noisy in ("httpx", "httpcore", "msal", "urllib3", "hpack", "h2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # office365 logs every failed request with a traceback; we translate and report those errors ourselves.
+    logging.getLogger("office365").setLevel(logging.CRITICAL)
 
 
 def _os_error(exc: OSError) -> UsageError:

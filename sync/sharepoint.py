@@ -68,6 +68,10 @@ class SharePointRoster:
                     translated = _translate(exc, what)
                     if translated is exc:
                         raise
+                    if getattr(translated, "status", None) == 401:
+                        invalidate = getattr(self.token, "invalidate", None)
+                        if invalidate is not None:
+                            invalidate()  # a revoked token stays in MSAL's cache until it expires
                     raise translated from exc
         raise AssertionError("unreachable")
 
