@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import shutil
 import ssl
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -80,6 +81,11 @@ def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: 
     console = console or Console()
     state_dir = workdir / "state"
     out_dir = workdir / "out"
+    # Each demo starts clean (the local tenant gets a new port each time); its CA is kept and reused.
+    for stale in (state_dir / "tokens", out_dir):
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale_file in state_dir.glob("presence-sync.sqlite*"):
+        stale_file.unlink()
     with EmulatorServer(state_dir=state_dir / "emulator") as tenant:
         console.print(f"local tenant on {tenant.base_url} (CA {tenant.tls.ca_cert})", highlight=False)
         ctx = ssl.create_default_context(cafile=str(tenant.tls.ca_cert))

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ..errors import PermanentGraphError
 from ..models import DirectoryUser
@@ -56,6 +56,10 @@ async def sync_delta(client: GraphClient, delta_link: str | None) -> DeltaResult
 
     A delta token the service no longer knows (HTTP 410 / syncStateNotFound) restarts from scratch.
     """
+    if delta_link and urlsplit(delta_link).netloc.lower() != urlsplit(client.graph_url).netloc.lower():
+        log.info("account %s: the saved delta link is for another Graph endpoint; re-reading the directory",
+                 client.account_id)
+        delta_link = None
     start = delta_link or f"users/delta?$select={USER_SELECT}"
     try:
         return await _delta_round(client, start, full=delta_link is None)
