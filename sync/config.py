@@ -191,7 +191,7 @@ def load_settings(
         try:
             source = path.read_bytes()
         except OSError as exc:
-            problems.error(None, "", f"cannot be read: {exc.strerror}.", "Check the path given to --config.")
+            problems.error(None, "", f"cannot be read: {exc.strerror}.", "Check the path given to --config (or in PRESENCE_SYNC_CONFIG).")
         else:
             doc = parse_xml(source, problems)
             section = find_source(doc, problems) if doc else None

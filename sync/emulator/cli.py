@@ -24,7 +24,7 @@ from .state import Limits
 
 __all__ = ["build_parser", "main"]
 
-PROG = "python -m sync.emulator"
+PROG = "presence-sync emulator" if Path(sys.argv[0]).name == "presence-sync" else "python -m sync.emulator"
 CONTROL_PATHS = (
     "GET  /_emulator/info", "GET  /_emulator/stats  (POST /_emulator/stats/reset)",
     "POST /_emulator/devicecode/approve {user_code, upn}  (decline | expire | slow_down; GET lists codes)",
