@@ -248,10 +248,13 @@ class AccountPipeline:
                     out.append(Presence(acc, v.item_id, v.normalized_upn, uid, prev.display_name, prev.availability,
                                         prev.activity, prev.status_message, prev.out_of_office, prev.observed_at,
                                         stale=True, sequence_number=prev.sequence_number))
-                else:
+                else:  # first cycle after a restart: the last known state is in the store
                     u = users.get(uid)
+                    known_state = self.store.snapshot(acc).get(uid)
+                    known = stored.get(uid)
+                    _, avail, act, msg, ooo_flag = known_state or (uid, "", "", "", False)
                     out.append(Presence(acc, v.item_id, v.normalized_upn, uid, u.display_name if u else "",
-                                        "", "", "", False, observed, stale=True))
+                                        avail, act, msg, ooo_flag, known[2] if known else observed, stale=True))
                 continue
             if item is None:  # Graph left the id out: it has no presence to report
                 item = {"availability": "PresenceUnknown", "activity": "PresenceUnknown"}
