@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
 
 from .errors import ConfigError, NeedsHumanError, TransientAuthError, UsageError
 from .http import TrustConfig
+from .models import CycleResult
 from .pipeline import Cadence
 from .runtime import AccountRuntime, RuntimeOptions
 from .scheduler import Outputs, Scheduler
@@ -39,7 +40,8 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         presence_limit=settings.presence_budget_requests,
         presence_window=settings.presence_budget_window,
         cadence=Cadence(roster_interval=settings.writeback_interval, domains_interval=settings.domains_refresh,
-                        writeback_interval=settings.writeback_interval),
+                        writeback_interval=settings.writeback_interval,
+                        writeback_max_items=settings.writeback_max_items),
         columns=settings.writeback_columns,
         dry_run=settings.dry_run,
         roster_csv=settings.roster_csv,
@@ -67,7 +69,8 @@ def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store:
     return runtimes, failed
 
 
-async def run_job(settings: Settings, *, max_cycles: int | None = None, install_signals: bool = True) -> JobReport:
+async def run_job(settings: Settings, *, max_cycles: int | None = None, install_signals: bool = True,
+                  on_cycle: Callable[[int, list[CycleResult]], None] | None = None) -> JobReport:
     """Run cycles for every active account until ``--once``/``max_cycles`` is done or a signal arrives."""
     accounts = settings.active_accounts
     if not accounts:
@@ -82,7 +85,8 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
     outputs = Outputs(settings.out_dir)
     try:
         runtimes, setup_failed = await asyncio.to_thread(build_runtimes, settings, accounts, store, sync_http)
-        sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once, max_cycles=max_cycles)
+        sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once, max_cycles=max_cycles,
+                          on_cycle=on_cycle)
         sched.needs_human.update(setup_failed)
         loop = asyncio.get_running_loop()
         if install_signals:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ class Cadence:
     roster_interval: float = 60.0  # re-read the Agent list and the directory delta
     domains_interval: float = 300.0
     writeback_interval: float = 60.0
+    writeback_max_items: int = 600  # per tick, so SharePoint's quota holds; the rest follow at the next ticks
     lookup_limit: int = 400  # UPNs missing from the cache looked up per roster refresh
 
 
@@ -51,7 +52,11 @@ class CycleOutput:
     changes: list[Change]
     validation: list[ValidationRow]
     validation_changed: bool
+    observed_at: datetime  # when this cycle's presence was read (presence.csv's observed_at_utc)
     planned_writes: dict[int, dict[str, str]] = field(default_factory=dict)
+
+
+_UNKNOWN: dict[str, Any] = {"availability": "PresenceUnknown", "activity": "PresenceUnknown"}
 
 
 def iso_z(ts: datetime) -> str:
@@ -62,14 +67,13 @@ def upn_status_text(v: ValidationRow) -> str:
     return v.status if not v.codes else f"{v.status}: {', '.join(v.codes)}"
 
 
-def writeback_values(v: ValidationRow, p: Presence | None, changed_at: datetime | None,
-                     cols: WriteBackColumns) -> dict[str, str]:
-    """The column values one Agent-list item should hold."""
+def writeback_values(v: ValidationRow, p: Presence | None, cols: WriteBackColumns) -> dict[str, str]:
+    """The column values one Agent-list item should hold (PresenceUpdated: when the current state began)."""
     out = {cols.upn_status: upn_status_text(v)}
     if p is not None and not p.stale:
         out[cols.availability] = p.availability
         out[cols.activity] = p.activity
-        out[cols.presence_updated] = iso_z(changed_at or p.observed_at)
+        out[cols.presence_updated] = iso_z(p.observed_at)
     return out
 
 
@@ -79,6 +83,23 @@ def _text(msg: Any) -> str:
         if isinstance(inner, dict):
             return str(inner.get("content") or "")
     return ""
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """What the presence step needs from a validation result; rebuilt only when the validation changes."""
+
+    rows: list[ValidationRow]  # collectable rows with a user id
+    user_ids: list[str]  # distinct, in row order
+    valid: int
+    shared_users: bool  # several rows name the same user (duplicates)
+
+    @classmethod
+    def of(cls, validation: Sequence[ValidationRow]) -> _Targets:
+        valid = [v for v in validation if v.status != "invalid"]
+        rows = [v for v in valid if v.user_id]
+        ids = list(dict.fromkeys(v.user_id for v in rows if v.user_id))
+        return cls(rows, ids, len(valid), len(ids) != len(rows))
 
 
 @dataclass
@@ -101,12 +122,13 @@ class AccountPipeline:
     _validator_key: tuple[int, int] = (-1, -1)
     _domains_version: int = 0
     _validation: list[ValidationRow] = field(default_factory=list)
+    _targets: _Targets = field(default_factory=lambda: _Targets([], [], 0, False))
     _users: dict[str, Any] = field(default_factory=dict)  # id -> DirectoryUser
     _looked_up: set[str] = field(default_factory=set)
-    _last_presence: dict[str, Presence] = field(default_factory=dict)
-    _since: dict[str, datetime] = field(default_factory=dict)  # user id -> when the current state began
+    _last_presence: dict[int, Presence] = field(default_factory=dict)  # by Agent-list item id
     _stored_since: dict[str, tuple[str, str, datetime]] | None = None  # the store's last transitions (restart)
     _writeback_at: float = -1e18
+    _writeback_cursor: int = 0  # last item id written when a write-back had to be split over ticks
 
     async def _refresh_domains(self, now: float) -> None:
         if self._domains is None or now - self._domains_at >= self.cadence.domains_interval:
@@ -182,7 +204,6 @@ class AccountPipeline:
         if await self._resolve_missing(validation):
             validation = self._validate()
         self.store.save_validation(self.account_id, validation)
-        self._validation = validation
         return validation
 
     async def run_cycle(self, *, force_refresh: bool = False, final: bool = False) -> CycleOutput:
@@ -197,16 +218,18 @@ class AccountPipeline:
         validation = self._validate()
         if refreshed and await self._resolve_missing(validation):
             validation = self._validate()
-        validation_changed = validation != self._validation
+        validation_changed = validation is not self._validation and validation != self._validation
         if validation_changed:
             self.store.save_validation(self.account_id, validation)
+            self._targets = _Targets.of(validation)
         self._validation = validation
+        targets = self._targets
 
-        targets = [v for v in validation if v.collectable and v.user_id]
-        fetched = await fetch_presences(self.graph, [v.user_id for v in targets if v.user_id])
+        fetched = await fetch_presences(self.graph, targets.user_ids)
         observed = datetime.now(UTC)
-        presences = self._presences(targets, fetched.by_id, fetched.failed_ids, observed)
-        changes = self.store.apply_presences(self.account_id, list({p.user_id: p for p in presences}.values()))
+        presences = self._presences(targets.rows, fetched.by_id, fetched.failed_ids, observed)
+        per_user = list({p.user_id: p for p in presences}.values()) if targets.shared_users else presences
+        changes = self.store.apply_presences(self.account_id, per_user)
 
         planned: dict[int, dict[str, str]] = {}
         due = final or time.monotonic() - self._writeback_at >= self.cadence.writeback_interval
@@ -217,86 +240,108 @@ class AccountPipeline:
         req1, thr1 = self.graph.counters.snapshot()
         ext1 = self.extra_requests() if self.extra_requests else 0
         result.agents = len(validation)
-        result.valid = sum(1 for v in validation if v.collectable)
-        result.resolved = len(targets)
-        result.presences = sum(1 for p in presences if not p.stale)
-        result.stale = sum(1 for p in presences if p.stale)
+        result.valid = targets.valid
+        result.resolved = len(targets.rows)
+        result.stale = len(fetched.failed_ids) and sum(1 for p in presences if p.stale)
+        result.presences = len(presences) - result.stale
         result.changes = sum(1 for c in changes if c.from_availability or c.from_activity)  # not first sightings
         result.requests = (req1 - req0) + (ext1 - ext0)
         result.throttled = thr1 - thr0
         result.duration_s = time.perf_counter() - t0
         if fetched.failed_ids:
-            result.error = f"{len(fetched.failed_ids)} agent(s) stale: " + "; ".join(fetched.errors[:3])
+            stale = f"{len(fetched.failed_ids)} agent(s) stale: " + "; ".join(fetched.errors[:3])
+            result.error = f"{stale}; {result.error}" if result.error else stale
         self.store.record_cycle(result)
-        return CycleOutput(result, presences, changes, validation, validation_changed, planned)
+        return CycleOutput(result, presences, changes, validation, validation_changed, observed, planned)
 
     def _presences(self, targets: Sequence[ValidationRow], by_id: Mapping[str, dict[str, Any]],
                    failed: set[str], observed: datetime) -> list[Presence]:
-        """One Presence per collectable agent; failed chunks repeat the last known values, marked stale."""
+        """One Presence per collectable agent. ``observed_at`` is when the agent's current state was first seen
+        (what write-back calls PresenceUpdated); an unchanged presence reuses last cycle's object, so the hot
+        path costs two dict lookups and a string compare per agent. Failed chunks repeat the last known values,
+        marked stale."""
         out: list[Presence] = []
-        last, since, users, acc = self._last_presence, self._since, self._users, self.account_id
-        if self._stored_since is None:  # after a restart, "since" (PresenceUpdated) comes from the history
+        append = out.append
+        last, users, acc = self._last_presence, self._users, self.account_id
+        if self._stored_since is None:  # after a restart, "since" comes from the stored history
             self._stored_since = {c.user_id: (c.to_availability, c.to_activity, c.changed_at)
                                   for c in self.store.snapshots([acc])}
         stored = self._stored_since
         for v in targets:
             uid = v.user_id or ""
             item = by_id.get(uid)
-            prev = last.get(uid)
-            if item is None and uid in failed:
-                if prev is not None:
-                    out.append(Presence(acc, v.item_id, v.normalized_upn, uid, prev.display_name, prev.availability,
-                                        prev.activity, prev.status_message, prev.out_of_office, prev.observed_at,
-                                        stale=True, sequence_number=prev.sequence_number))
-                else:  # first cycle after a restart: the last known state is in the store
-                    u = users.get(uid)
-                    known_state = self.store.snapshot(acc).get(uid)
-                    known = stored.get(uid)
-                    _, avail, act, msg, ooo_flag = known_state or (uid, "", "", "", False)
-                    out.append(Presence(acc, v.item_id, v.normalized_upn, uid, u.display_name if u else "",
-                                        avail, act, msg, ooo_flag, known[2] if known else observed, stale=True))
+            prev = last.get(v.item_id)
+            if prev is not None and prev.user_id != uid:
+                prev = None  # the item now names another user
+            if item is None:
+                if uid in failed:
+                    append(self._stale(v, uid, prev, observed))
+                    continue
+                item = _UNKNOWN  # Graph left the id out: it has no presence to report
+            seq = item.get("sequenceNumber") or ""
+            if prev is not None and seq and seq == prev.sequence_number and not prev.stale:
+                append(prev)
                 continue
-            if item is None:  # Graph left the id out: it has no presence to report
-                item = {"availability": "PresenceUnknown", "activity": "PresenceUnknown"}
+            avail = str(item.get("availability") or "PresenceUnknown")
+            act = str(item.get("activity") or "PresenceUnknown")
+            if prev is not None and not prev.stale:
+                since = prev.observed_at if (prev.availability, prev.activity) == (avail, act) else observed
+            else:
+                known = stored.get(uid)
+                since = known[2] if known and known[:2] == (avail, act) else observed
             u = users.get(uid)
             ooo = item.get("outOfOfficeSettings") or {}
-            p = Presence(acc, v.item_id, v.normalized_upn, uid, u.display_name if u else "",
-                         str(item.get("availability") or "PresenceUnknown"),
-                         str(item.get("activity") or "PresenceUnknown"), _text(item.get("statusMessage")),
-                         bool(ooo.get("isOutOfOffice")), observed,
-                         sequence_number=str(item.get("sequenceNumber") or ""))
-            if prev is None:
-                known = stored.get(uid)
-                since[uid] = known[2] if known and known[:2] == (p.availability, p.activity) else observed
-            elif prev.availability != p.availability or prev.activity != p.activity:
-                since[uid] = observed
-            last[uid] = p
-            out.append(p)
+            p = Presence(acc, v.item_id, v.normalized_upn, uid, u.display_name if u else "", avail, act,
+                         _text(item.get("statusMessage")), bool(ooo.get("isOutOfOffice")), since,
+                         sequence_number=str(seq))
+            last[v.item_id] = p
+            append(p)
         return out
+
+    def _stale(self, v: ValidationRow, uid: str, prev: Presence | None, observed: datetime) -> Presence:
+        """The last known state of an agent whose chunk failed (from memory, else from the store)."""
+        if prev is not None:
+            return replace(prev, stale=True) if not prev.stale else prev
+        u = self._users.get(uid)
+        _, avail, act, msg, ooo = self.store.snapshot(self.account_id).get(uid) or (uid, "", "", "", False)
+        known = (self._stored_since or {}).get(uid)
+        return Presence(self.account_id, v.item_id, v.normalized_upn, uid, u.display_name if u else "", avail,
+                        act, msg, ooo, known[2] if known else observed, stale=True)
 
     async def _write_back(self, validation: Sequence[ValidationRow], presences: Sequence[Presence],
                           result: CycleResult) -> dict[int, dict[str, str]]:
         by_item = {p.agent_item_id: p for p in presences}
         desired = {
-            v.item_id: writeback_values(v, by_item.get(v.item_id),
-                                        self._since.get(v.user_id or ""), self.columns)
+            v.item_id: writeback_values(v, by_item.get(v.item_id), self.columns)
             for v in validation
         }
         pending = self.store.writeback_pending(self.account_id, desired)
         if not pending:
             return {}
+        chunk = self._next_writes(pending)
         if self.dry_run:
-            return dict(pending)
+            return chunk
         try:
-            res = await self.roster.write(pending)
+            res = await self.roster.write(chunk)
         except GraphError as exc:
-            log.warning("account %s: write-back of %d item(s) failed: %s", self.account_id, len(pending), exc)
-            result.error = f"write-back failed: {exc}"
-            return dict(pending)
-        ok = {k: v for k, v in pending.items() if k not in res.failed}
+            result.error = f"write-back of {len(chunk)} item(s) failed; retried at the next write-back: {exc}"
+            return chunk
+        ok = {k: v for k, v in chunk.items() if k not in res.failed}
         self.store.mark_written(self.account_id, ok)
         result.written_back = res.written
         if res.failed:
-            log.warning("account %s: %d item(s) not written back: %s", self.account_id, len(res.failed),
-                        "; ".join(f"item {k}: {v}" for k, v in list(res.failed.items())[:5]))
-        return dict(pending)
+            result.error = (f"{len(res.failed)} item(s) not written back (retried at the next write-back): "
+                            + "; ".join(f"item {k}: {v}" for k, v in list(res.failed.items())[:5]))
+        return chunk
+
+    def _next_writes(self, pending: Mapping[int, dict[str, str]]) -> dict[int, dict[str, str]]:
+        """At most ``writeback_max_items`` items, going round the list so no item waits forever."""
+        limit = self.cadence.writeback_max_items
+        if len(pending) <= limit:
+            self._writeback_cursor = 0
+            return dict(pending)
+        ids = sorted(pending)
+        start = next((n for n, i in enumerate(ids) if i > self._writeback_cursor), 0)
+        picked = (ids[start:] + ids[:start])[:limit]
+        self._writeback_cursor = picked[-1]
+        return {i: pending[i] for i in picked}

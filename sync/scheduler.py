@@ -9,11 +9,13 @@ current cycle finish its writes, then the loop returns.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from .errors import EXIT_NEEDS_HUMAN, EXIT_OK, EXIT_PARTIAL, NeedsHumanError, SyncError
@@ -45,6 +47,7 @@ class Outputs:
     presences: dict[str, list[Presence]] = field(default_factory=dict)
     validation: dict[str, list[ValidationRow]] = field(default_factory=dict)
     validation_dirty: bool = False
+    observed_at: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def presence_csv(self) -> Path:
@@ -66,19 +69,22 @@ class Outputs:
 
     def write_presence(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        write_presence_csv(self.presence_csv, [p for acc in sorted(self.presences) for p in self.presences[acc]])
+        write_presence_csv(self.presence_csv, [p for acc in sorted(self.presences) for p in self.presences[acc]],
+                           self.observed_at)
 
 
 class Scheduler:
     def __init__(self, runtimes: Sequence[AccountRuntime], outputs: Outputs, *, interval: float,
                  once: bool, max_cycles: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_cycle: Callable[[int, list[CycleResult]], None] | None = None) -> None:
         self.runtimes = list(runtimes)
         self.outputs = outputs
         self.interval = interval
         self.once = once
         self.max_cycles = 1 if once else max_cycles
         self._clock = clock
+        self.on_cycle = on_cycle  # called after every tick's writes (metrics, benchmarks)
         self.stop = asyncio.Event()
         self._stop_flag = threading.Event()  # seen by device-login threads
         self.cycles = 0
@@ -104,6 +110,7 @@ class Scheduler:
         self.needs_human.discard(rt.account_id)
         r = out.result
         self.outputs.presences[rt.account_id] = out.presences
+        self.outputs.observed_at[rt.account_id] = out.observed_at
         if out.validation_changed:
             self.outputs.validation[rt.account_id] = out.validation
             self.outputs.validation_dirty = True
@@ -137,10 +144,17 @@ class Scheduler:
             final = self.max_cycles is not None and self.cycles + 1 >= self.max_cycles
             results = await asyncio.gather(*(self._cycle_one(rt, final) for rt in ready))
             self.cycles += 1
+            if self.cycles == 1:
+                # The first cycle built what lives for the whole run (roster, directory index, snapshot):
+                # move it out of the collector's way so later cycles don't pay for rescanning it.
+                gc.collect()
+                gc.freeze()
             if any(r is not None for r in results):
                 self.outputs.write_presence()
             if self.outputs.validation_dirty:
                 self.outputs.write_validation()
+            if self.on_cycle is not None:
+                self.on_cycle(self.cycles, [r for r in results if r is not None])
             if final or self.stop.is_set():
                 break
             tick += 1

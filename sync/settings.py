@@ -159,6 +159,7 @@ class Settings:
     ca_bundle: Path | None = None
     roster_csv: Path | None = None
     writeback_interval: float = 60.0
+    writeback_max_items: int = 600  # items written back per tick; the rest follow at the next ticks
     domains_refresh: float = 300.0
     presence_budget_requests: int = 1500
     presence_budget_window: float = 30.0

@@ -59,8 +59,8 @@ class SharePointRoster:
         return ClientContext(self.site_url).with_access_token(lambda: dict(self.token())).with_transport(
             verify=self.ca_bundle)
 
-    async def _run(self, what: str, fn: Callable[[], Any]) -> Any:
-        async for attempt in retrying(self.attempts):
+    async def _run(self, what: str, fn: Callable[[], Any], attempts: int | None = None) -> Any:
+        async for attempt in retrying(attempts or self.attempts):
             with attempt:
                 try:
                     return await asyncio.to_thread(fn)
@@ -111,6 +111,6 @@ class SharePointRoster:
     async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult:
         if not updates:
             return WriteResult()
-        n = await self._run("write-back to the Agent list", lambda: self._write_sync(updates))
+        n = await self._run("write-back to the Agent list", lambda: self._write_sync(updates), attempts=2)
         self.requests_made += 2 + len(updates) // 100
         return WriteResult(written=n)

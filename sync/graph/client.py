@@ -134,14 +134,15 @@ class GraphClient:
             yield page
             url = page.get("@odata.nextLink")
 
-    async def batch(self, requests: list[dict[str, Any]], bucket: str = "directory") -> dict[str, dict[str, Any]]:
+    async def batch(self, requests: list[dict[str, Any]], bucket: str = "directory",
+                    attempts: int | None = None) -> dict[str, dict[str, Any]]:
         """Run up to 20 sub-requests in ``$batch``; throttled or failed-transient items are re-sent
         (after the longest Retry-After) until they succeed or the retry policy gives up."""
         if len(requests) > 20:
             raise ValueError("a Graph $batch holds at most 20 requests")
         pending = {r["id"]: r for r in requests}
         done: dict[str, dict[str, Any]] = {}
-        async for attempt in retrying(self.attempts):
+        async for attempt in retrying(attempts or self.attempts):
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     self.counters.retries += 1

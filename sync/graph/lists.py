@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ..errors import TransientGraphError
 from ..models import AgentRow
 from .client import GraphClient
 
@@ -61,6 +62,8 @@ class GraphListRoster:
         return rows
 
     async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult:
+        """PATCH each item's fields, 20 per ``$batch``; a throttled batch stops this write-back (the rest stay
+        pending for the next one) instead of holding the presence cycle."""
         site_id, list_id = await self._ids()
         result = WriteResult()
         items = list(updates.items())
@@ -70,7 +73,12 @@ class GraphListRoster:
                      "url": f"/sites/{site_id}/lists/{list_id}/items/{item_id}/fields",
                      "headers": {"Content-Type": "application/json"}, "body": dict(values)}
                     for item_id, values in chunk]
-            replies = await self.client.batch(reqs, bucket="sites")
+            try:
+                replies = await self.client.batch(reqs, bucket="sites", attempts=2)
+            except TransientGraphError as exc:
+                for item_id, _ in items[i:]:
+                    result.failed[item_id] = f"not sent: {exc}"
+                break
             for item_id, _ in chunk:
                 status = int(replies.get(str(item_id), {}).get("status", 0))
                 if 200 <= status < 300:

@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -155,32 +155,44 @@ def _columns(rows: Sequence[object], names: Sequence[str]) -> list[list[Any]]:
     return [list(map(attrgetter(n), rows)) for n in names]
 
 
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
+
+
+def _quote(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"' if _NEEDS_QUOTES.search(cell) else cell
+
+
+def _quoted(column: Sequence[str]) -> Sequence[str]:
+    """The column as csv.writer's QUOTE_MINIMAL writes it; one C-level scan when no cell needs quotes."""
+    if not _NEEDS_QUOTES.search("\x00".join(column)):
+        return column
+    return list(map(_quote, column))
+
+
 def render(header: Sequence[str], columns: Sequence[Sequence[str]]) -> str:
     """CSV text of string columns, exactly as `csv.writer` (QUOTE_MINIMAL, CRLF) would write it.
 
-    Fast path: join cells with "," and rows with CRLF in C, then prove no cell needed quoting (the counts
-    of ",", CR and LF are exactly the separators, and no '"' occurs). Otherwise csv.writer does it.
+    Column by column: a column whose cells need no quotes (the usual case) is used as is; otherwise only its
+    cells holding ",", '"', CR or LF are quoted. Then cells are joined with "," and rows with CRLF, in C.
     """
     head = ",".join(header) + EOL
-    n = len(columns[0]) if columns else 0
-    if not n:
+    if not columns or not len(columns[0]):
         return head
-    body = EOL.join(map(",".join, zip(*columns, strict=True)))
-    if (body.count(",") == n * (len(columns) - 1) and body.count("\n") == n - 1
-            and body.count("\r") == n - 1 and '"' not in body):
-        return head + body + EOL
-    buf = io.StringIO()
-    buf.write(head)
-    _writer(buf).writerows(zip(*columns, strict=True))
-    return buf.getvalue()
+    cols = [_quoted(c) for c in columns]
+    return head + EOL.join(map(",".join, zip(*cols, strict=True))) + EOL
 
 
 def _write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text))
 
 
-def write_presence_csv(path: str | os.PathLike[str], rows: Sequence[Presence]) -> Path:
-    """Replace presence.csv with one row per agent (PRESENCE_COLUMNS)."""
+def write_presence_csv(path: str | os.PathLike[str], rows: Sequence[Presence],
+                       observed_at: Mapping[str, datetime] | None = None) -> Path:
+    """Replace presence.csv with one row per agent (PRESENCE_COLUMNS).
+
+    ``observed_at`` (account id -> the cycle's read time) stamps rows that are not stale; without it, or for
+    stale rows, a row's own ``observed_at`` is written (for stale rows: when the last known state began).
+    """
     acc, upn, uid, name, av, act, msg, seq = (
         _guarded(c) for c in _columns(rows, ("account_id", "upn", "user_id", "display_name", "availability",
                                              "activity", "status_message", "sequence_number"))
@@ -189,10 +201,16 @@ def write_presence_csv(path: str | os.PathLike[str], rows: Sequence[Presence]) -
     columns = [
         acc, list(map(str, map(attrgetter("agent_item_id"), rows))), upn, uid, name, av, act, msg,
         list(map(_BOOL, map(attrgetter("out_of_office"), rows))),
-        list(map(utc, map(attrgetter("observed_at"), rows))),
+        list(map(utc, _observed(rows, observed_at))),
         list(map(_BOOL, map(attrgetter("stale"), rows))), seq,
     ]
     return _write_text(path, render(PRESENCE_COLUMNS, columns))
+
+
+def _observed(rows: Sequence[Presence], fresh: Mapping[str, datetime] | None) -> list[datetime]:
+    if not fresh:
+        return list(map(attrgetter("observed_at"), rows))
+    return [p.observed_at if p.stale else fresh.get(p.account_id, p.observed_at) for p in rows]
 
 
 def write_validation_csv(path: str | os.PathLike[str], rows: Sequence[tuple[str, ValidationRow]]) -> Path:
