@@ -26,6 +26,7 @@ import httpx
 import msal
 
 from .errors import NeedsHumanError, TransientAuthError
+from .settings import AccountConfig
 
 __all__ = ["AccountAuth", "AuthSettings", "Cipher", "DeviceLogin", "explain_aadsts"]
 
@@ -86,6 +87,13 @@ class AuthSettings:
     secret: str | None = field(default=None, repr=False)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_account(cls, acc: AccountConfig) -> AuthSettings:
+        return cls(account_id=acc.id, tenant_id=acc.tenant_id, client_id=acc.client_id, mode=acc.auth,
+                   authority_host=acc.authority_host, graph_url=acc.graph_url,
+                   secret=acc.secret.reveal() if acc.secret else None, username=acc.username,
+                   password=acc.password.reveal() if acc.password else None)
 
 
 class _PortFixingHttp:

@@ -9,18 +9,9 @@ from .errors import UsageError
 from .http import TrustConfig
 from .job import sync_http_client
 from .secrets import KeyStore
-from .settings import AccountConfig, Settings
+from .settings import Settings
 
-__all__ = ["account_auth", "login_account"]
-
-
-def account_auth(settings: Settings, acc: AccountConfig, http: object) -> AccountAuth:
-    return AccountAuth(AuthSettings(
-        account_id=acc.id, tenant_id=acc.tenant_id, client_id=acc.client_id, mode=acc.auth,
-        authority_host=acc.authority_host, graph_url=acc.graph_url,
-        secret=acc.secret.reveal() if acc.secret else None, username=acc.username,
-        password=acc.password.reveal() if acc.password else None,
-    ), settings.state_dir, KeyStore.for_paths(settings.state_dir, settings.key_file), http)  # type: ignore[arg-type]
+__all__ = ["login_account"]
 
 
 def login_account(settings: Settings, account_id: str, show: Callable[[str], None]) -> str:
@@ -32,7 +23,8 @@ def login_account(settings: Settings, account_id: str, show: Callable[[str], Non
     acc = matches[0]
     http = sync_http_client(TrustConfig(settings.ca_bundle))
     try:
-        auth = account_auth(settings, acc, http)
+        auth = AccountAuth(AuthSettings.from_account(acc), settings.state_dir,
+                           KeyStore.for_paths(settings.state_dir, settings.key_file), http)
         if acc.auth == "device" and not auth.has_login():
             login = auth.begin_device_login()
             show(login.message or f"Open {login.verification_uri} and enter the code {login.user_code}")

@@ -77,12 +77,7 @@ class AccountRuntime:
         self.opts = opts
         self.dry_run = opts.dry_run
         self.store = store
-        self.auth = AccountAuth(AuthSettings(
-            account_id=account.id, tenant_id=account.tenant_id, client_id=account.client_id, mode=account.auth,
-            authority_host=account.authority_host, graph_url=account.graph_url,
-            secret=account.secret.reveal() if account.secret else None, username=account.username,
-            password=account.password.reveal() if account.password else None,
-        ), opts.state_dir, cipher, sync_http)
+        self.auth = AccountAuth(AuthSettings.from_account(account), opts.state_dir, cipher, sync_http)
         self.login_thread: threading.Thread | None = None
         self._pipeline: AccountPipeline | None = None
         self._http: httpx.AsyncClient | None = None

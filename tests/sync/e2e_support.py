@@ -253,3 +253,12 @@ def control(base_url: str, ca_file: Path) -> httpx.Client:
     import ssl
 
     return httpx.Client(base_url=base_url, verify=ssl.create_default_context(cafile=str(ca_file)), timeout=30)
+
+
+def contoso_app_run(tmp: Path, info: dict[str, Any], ca_file: Path) -> tuple[list[str], Path, Path]:
+    """`run --once` args for contoso alone with application permissions; returns (args, state dir, out dir)."""
+    state, out = tmp / "state", tmp / "out"
+    config = write_config(tmp / "config.xml", [Account("contoso", "contoso", CONTOSO_APP, secret=CONTOSO_APP_SECRET)],
+                          info, ca_file, state)
+    ARTIFACTS.add_dir(state, out)
+    return ["run", "--config", str(config), "--state-dir", str(state), "--out", str(out), "--once"], state, out

@@ -16,12 +16,7 @@ from sync.emulator.server import EmulatorServer
 def test_failing_presence_chunks_mark_agents_stale(tmp_path: Path, emulator: EmulatorServer,
                                                    tenant_info: dict[str, Any], frozen_clock: httpx.Client) -> None:
     ctl = frozen_clock
-    state, out = tmp_path / "state", tmp_path / "out"
-    config = sup.write_config(tmp_path / "config.xml", [
-        sup.Account("contoso", "contoso", sup.CONTOSO_APP, secret=sup.CONTOSO_APP_SECRET)],
-        tenant_info, emulator.tls.ca_cert, state)
-    sup.ARTIFACTS.add_dir(state, out)
-    args = ["run", "--config", str(config), "--state-dir", str(state), "--out", str(out), "--once"]
+    args, state, out = sup.contoso_app_run(tmp_path, tenant_info, emulator.tls.ca_cert)
     first = sup.run_cli(args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     _, before = sup.read_csv(out / "presence.csv")
