@@ -260,6 +260,14 @@ class AccountAuth:
         return {"error": "login_required", "error_description": "no cached login for this account; run "
                 f"`presence-sync login --account {self.s.account_id}`"}
 
+    def forget_login(self) -> None:
+        """Drop a delegated login that no longer works (e.g. a revoked refresh token), so a new one is asked for."""
+        with self._lock:
+            for account in self.app.get_accounts():
+                self.app.remove_account(account)
+            self.cache.save()
+        self._memo.clear()
+
     def has_login(self) -> bool:
         return self.s.mode != "device" or bool(self.app.get_accounts())
 

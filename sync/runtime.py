@@ -99,8 +99,11 @@ class AccountRuntime:
             try:
                 self.auth.finish_device_login(login, should_stop=stop_flag.is_set)
                 log.info("account %s: login complete; collecting presence", self.account_id)
-            except NeedsHumanError as exc:
-                log.error("%s", exc)
+            except NeedsHumanError as exc:  # expired or declined: the next tick asks again with a new code
+                if not stop_flag.is_set():
+                    log.error("%s", exc)
+            finally:
+                self.login_thread = None
         self.login_thread = threading.Thread(target=poll, name=f"login-{self.account_id}", daemon=True)
         self.login_thread.start()
 

@@ -102,6 +102,8 @@ class Scheduler:
             if rt.account_id not in self.needs_human:
                 log.error("%s", exc)
             self.needs_human.add(rt.account_id)
+            if rt.account.auth == "device":
+                rt.auth.forget_login()  # the next tick starts a device login and logs its code
             return None
         except (SyncError, OSError) as exc:
             log.error("account %s: cycle failed: %s", rt.account_id, exc)
@@ -140,6 +142,8 @@ class Scheduler:
         start = self._clock()
         tick = 0
         while True:
+            if tick:
+                self._start_logins()  # device logins that expired or were lost since the last tick
             ready = [rt for rt in self.runtimes if rt.ready]
             final = self.max_cycles is not None and self.cycles + 1 >= self.max_cycles
             results = await asyncio.gather(*(self._cycle_one(rt, final) for rt in ready))

@@ -1,0 +1,56 @@
+"""An interval run whose delegated login stops working (refresh token revoked) asks for a new device login, logs
+the new code in the seed's words, keeps the other account running, and resumes once the operator approves."""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import e2e_support as sup
+import httpx
+
+from sync.emulator.server import EmulatorServer
+
+NEEDS_LOGIN = re.compile(r"Graph API needs authentication for account with ID 'contoso-dc' \(tenant: [^)]+\)\. "
+                         r"Please login on \S+ with code (?P<code>[A-Z0-9-]+)")
+
+
+def cycles(run: sup.Running, account: str) -> int:
+    return len(run.cycle_lines(account))
+
+
+def test_lost_login_asks_again_and_resumes(tmp_path: Path, emulator: EmulatorServer, tenant_info: dict[str, Any],
+                                           ctl: httpx.Client) -> None:
+    state, out = tmp_path / "state", tmp_path / "out"
+    config = sup.write_config(tmp_path / "config.xml", [
+        sup.Account("contoso-dc", "contoso", sup.CONTOSO_PUBLIC_APP),
+        sup.Account("fabrikam", "fabrikam", sup.FABRIKAM_PUBLIC_APP, username=sup.FABRIKAM_SVC[0],
+                    password=sup.FABRIKAM_SVC[1]),
+    ], tenant_info, emulator.tls.ca_cert, state)
+    sup.ARTIFACTS.add_dir(state, out)
+    run = sup.Running(["run", "--config", str(config), "--state-dir", str(state), "--out", str(out),
+                       "--interval", "0.5"], cwd=tmp_path)
+    try:
+        def approve_next(seen: int) -> str:
+            assert run.wait_for(lambda lines: len(NEEDS_LOGIN.findall("\n".join(lines))) > seen, 30), run.text
+            code = NEEDS_LOGIN.findall(run.text)[seen]
+            r = ctl.post("/_emulator/devicecode/approve", json={"user_code": code, "upn": sup.CONTOSO_SVC[0]})
+            assert r.status_code == 200, r.text
+            return code
+
+        first_code = approve_next(0)
+        assert run.wait_for(lambda _: cycles(run, "contoso-dc") >= 1, 30), run.text
+
+        # The login dies: every token of the public app is revoked, refresh tokens included.
+        ctl.post("/_emulator/tokens/revoke", json={"client_id": sup.CONTOSO_PUBLIC_APP})
+        second_code = approve_next(1)
+        assert second_code != first_code
+        done = cycles(run, "contoso-dc")
+        assert run.wait_for(lambda _: cycles(run, "contoso-dc") > done, 30), run.text
+        assert cycles(run, "fabrikam") > cycles(run, "contoso-dc") - 1  # fabrikam never stopped
+    finally:
+        rc = run.terminate(signal.SIGTERM)
+    assert rc == 0, run.text
+    assert "Traceback" not in run.text
