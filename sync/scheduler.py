@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .errors import EXIT_NEEDS_HUMAN, EXIT_OK, EXIT_PARTIAL, NeedsHumanError, SyncError
 from .models import CycleResult, Presence, ValidationRow
-from .outputs.csv import append_history_csv, write_presence_csv, write_validation_csv
+from .outputs.csv import PresenceCsv, append_history_csv, write_validation_csv
 from .runtime import AccountRuntime
 
 __all__ = ["Outputs", "Scheduler", "cycle_line"]
@@ -48,6 +48,7 @@ class Outputs:
     validation: dict[str, list[ValidationRow]] = field(default_factory=dict)
     validation_dirty: bool = False
     observed_at: dict[str, datetime] = field(default_factory=dict)
+    _presence_csv: PresenceCsv | None = None
 
     @property
     def presence_csv(self) -> Path:
@@ -69,8 +70,10 @@ class Outputs:
 
     def write_presence(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        write_presence_csv(self.presence_csv, [p for acc in sorted(self.presences) for p in self.presences[acc]],
-                           self.observed_at)
+        if self._presence_csv is None:
+            self._presence_csv = PresenceCsv(self.presence_csv)
+        self._presence_csv.write([p for acc in sorted(self.presences) for p in self.presences[acc]],
+                                 self.observed_at)
 
 
 class Scheduler:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from . import control, faults, graph, graph_lists, identity, sharepoint
 from .graph_router import GraphRouter
@@ -12,7 +14,7 @@ from .state import EmulatorState
 __all__ = ["build_app"]
 
 
-def build_app(state: EmulatorState) -> Starlette:
+def build_app(state: EmulatorState) -> ASGIApp:
     router = GraphRouter()
     graph.register(router)
     graph_lists.register(router)
@@ -23,4 +25,6 @@ def build_app(state: EmulatorState) -> Starlette:
     routes += sharepoint.routes(state)
     app = Starlette(routes=routes)
     app.state.emulator = state
-    return faults.wrap(app, state)
+    # Graph and SharePoint Online compress responses for clients that send Accept-Encoding: gzip; outside the
+    # fault layer, so injected faults (truncated or malformed JSON) are made on the plain body.
+    return GZipMiddleware(faults.wrap(app, state), minimum_size=1400, compresslevel=5)

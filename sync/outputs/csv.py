@@ -45,6 +45,7 @@ __all__ = [
     "PRESENCE_COLUMNS",
     "SNAPSHOT_COLUMNS",
     "VALIDATION_COLUMNS",
+    "PresenceCsv",
     "append_history_csv",
     "atomic_write",
     "export_history",
@@ -186,31 +187,47 @@ def _write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text))
 
 
+def _presence_parts(p: Presence) -> tuple[str, str]:
+    """A presence row's text before and after its observed_at cell."""
+    cells = (p.account_id, str(p.agent_item_id), p.upn, p.user_id, p.display_name, p.availability, p.activity,
+             p.status_message)
+    head = ",".join(_quote(guard_cell(c)) for c in cells) + "," + _BOOL(p.out_of_office) + ","
+    tail = "," + _BOOL(p.stale) + "," + _quote(guard_cell(p.sequence_number)) + EOL
+    return head, tail
+
+
+class PresenceCsv:
+    """presence.csv, replaced atomically every cycle from one cached line per agent.
+
+    A row is formatted again only when its Presence object changed (the pipeline reuses unchanged ones), so an
+    unchanged agent costs a dict lookup and a concatenation. ``observed_at`` (account id -> the cycle's read
+    time) stamps rows that are not stale; stale rows keep their own (when the last known state began).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._rows: dict[int, tuple[Presence, str, str]] = {}
+
+    def write(self, rows: Sequence[Presence], observed_at: Mapping[str, datetime] | None = None) -> Path:
+        utc = _UtcCache().__getitem__
+        fresh = observed_at or {}
+        cache, kept = self._rows, {}
+        lines = [",".join(PRESENCE_COLUMNS) + EOL]
+        for p in rows:
+            hit = cache.get(id(p))
+            if hit is None or hit[0] is not p:  # the cache holds p, so its id cannot be reused meanwhile
+                hit = (p, *_presence_parts(p))
+            kept[id(p)] = hit
+            when = p.observed_at if p.stale else fresh.get(p.account_id, p.observed_at)
+            lines.append(hit[1] + utc(when) + hit[2])
+        self._rows = kept
+        return _write_text(self.path, "".join(lines))
+
+
 def write_presence_csv(path: str | os.PathLike[str], rows: Sequence[Presence],
                        observed_at: Mapping[str, datetime] | None = None) -> Path:
-    """Replace presence.csv with one row per agent (PRESENCE_COLUMNS).
-
-    ``observed_at`` (account id -> the cycle's read time) stamps rows that are not stale; without it, or for
-    stale rows, a row's own ``observed_at`` is written (for stale rows: when the last known state began).
-    """
-    acc, upn, uid, name, av, act, msg, seq = (
-        _guarded(c) for c in _columns(rows, ("account_id", "upn", "user_id", "display_name", "availability",
-                                             "activity", "status_message", "sequence_number"))
-    )
-    utc = _UtcCache().__getitem__
-    columns = [
-        acc, list(map(str, map(attrgetter("agent_item_id"), rows))), upn, uid, name, av, act, msg,
-        list(map(_BOOL, map(attrgetter("out_of_office"), rows))),
-        list(map(utc, _observed(rows, observed_at))),
-        list(map(_BOOL, map(attrgetter("stale"), rows))), seq,
-    ]
-    return _write_text(path, render(PRESENCE_COLUMNS, columns))
-
-
-def _observed(rows: Sequence[Presence], fresh: Mapping[str, datetime] | None) -> list[datetime]:
-    if not fresh:
-        return list(map(attrgetter("observed_at"), rows))
-    return [p.observed_at if p.stale else fresh.get(p.account_id, p.observed_at) for p in rows]
+    """Replace presence.csv with one row per agent (PRESENCE_COLUMNS); see PresenceCsv for ``observed_at``."""
+    return PresenceCsv(path).write(rows, observed_at)
 
 
 def write_validation_csv(path: str | os.PathLike[str], rows: Sequence[tuple[str, ValidationRow]]) -> Path:
