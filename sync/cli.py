@@ -116,7 +116,8 @@ StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="State direct
                                                 "~/.local/state/presence-sync).", show_default=False)]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for the CSV outputs (default ./out).",
                                               show_default=False)]
-AccountOpt = Annotated[list[str] | None, typer.Option("--account", "-a", help="Only this Account Id (repeatable).",
+AccountOpt = Annotated[list[str] | None, typer.Option("--account", "-a", metavar="ID",
+                                                       help="Only this Account Id (repeatable).",
                                                        show_default=False)]
 CaOpt = Annotated[Path | None, typer.Option("--ca-bundle", help="Extra CA bundle (PEM) to trust, e.g. the local "
                                              "tenant's ca.pem. The system store and SSL_CERT_FILE / "
@@ -186,14 +187,16 @@ def _preflight(settings: Settings) -> None:
 def run(
     config: ConfigOpt = None,
     once: Annotated[bool, typer.Option("--once", help="Run one cycle (with write-back) and exit.")] = False,
-    interval: Annotated[float | None, typer.Option("--interval", help="Seconds between cycle starts (default 5).",
+    interval: Annotated[float | None, typer.Option("--interval", metavar="SECONDS",
+                                                   help="Seconds between cycle starts (default 5).",
                                                    min=0.1, show_default=False)] = None,
     out_dir: OutOpt = None,
     state_dir: StateOpt = None,
     account: AccountOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing to SharePoint; print what would "
                                                             "change.")] = False,
-    log_format: Annotated[str | None, typer.Option("--log-format", help="text or json (default text).",
+    log_format: Annotated[str | None, typer.Option("--log-format", metavar="text|json",
+                                                   help="text or json (default text).",
                                                    show_default=False)] = None,
     roster: RosterOpt = None,
     ca_bundle: CaOpt = None,
@@ -258,9 +261,9 @@ def _parse_when(value: str | None, name: str) -> datetime | None:
 def export(
     state_dir: StateOpt = None,
     out_dir: OutOpt = None,
-    since: Annotated[str | None, typer.Option("--since", help="Start (ISO 8601, UTC if no offset).",
+    since: Annotated[str | None, typer.Option("--since", metavar="TIME", help="Start (ISO 8601, UTC if no offset).",
                                               show_default=False)] = None,
-    until: Annotated[str | None, typer.Option("--until", help="End (ISO 8601, exclusive).",
+    until: Annotated[str | None, typer.Option("--until", metavar="TIME", help="End (ISO 8601, exclusive).",
                                               show_default=False)] = None,
     account: AccountOpt = None,
 ) -> None:
@@ -291,7 +294,7 @@ def export(
 
 @app.command()
 def login(
-    account: Annotated[str, typer.Option("--account", "-a", help="The Account Id to log in.")],
+    account: Annotated[str, typer.Option("--account", "-a", metavar="ID", help="The Account Id to log in.")],
     config: ConfigOpt = None,
     state_dir: StateOpt = None,
     ca_bundle: CaOpt = None,
@@ -369,8 +372,8 @@ def emulator(ctx: typer.Context) -> None:
 def demo(
     workdir: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its config, state and outputs.")]
     = Path("demo"),
-    cycles: Annotated[int, typer.Option("--cycles", min=1, help="How many cycles to run.")] = 3,
-    interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between cycles.")] = 2.0,
+    cycles: Annotated[int, typer.Option("--cycles", min=1, metavar="N", help="How many cycles to run.")] = 3,
+    interval: Annotated[float, typer.Option("--interval", min=0.5, metavar="SECONDS", help="Seconds between cycles.")] = 2.0,
 ) -> None:
     """Start the local tenant, write a matching config, run a few cycles with write-back, show the outputs.
 
