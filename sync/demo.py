@@ -11,7 +11,9 @@ import asyncio
 import csv
 import shutil
 import ssl
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import httpx
@@ -75,6 +77,20 @@ def _show_presence(console: Console, presence_csv: Path, limit: int = 12) -> Non
     console.print(table)
 
 
+def _agent_list_sample(tenant: Any, name: str, limit: int = 10) -> Table:
+    """What the write-back left in the first tenant's Agent list (read from the local tenant itself)."""
+    t = next(t for t in tenant.state.world.tenants.values() if t.name == name)
+    lst = t.site.list_by_title("Agents")
+    cols = (t.upn_column, "UpnStatus", "Availability", "Activity", "PresenceUpdated")
+    table = Table(title=f"Agent list of {name} after write-back ({len(lst.items)} items; first {limit})")
+    for c in cols:
+        table.add_column(c)
+    for item in list(lst.items.values())[:limit]:
+        table.add_row(*(repr(item.fields.get(c)) if c == t.upn_column else str(item.fields.get(c) or "")
+                        for c in cols))
+    return table
+
+
 def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: Console | None = None) -> int:
     from .emulator.server import EmulatorServer
 
@@ -90,19 +106,27 @@ def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: 
         console.print(f"local tenant on {tenant.base_url} (CA {tenant.tls.ca_cert})", highlight=False)
         ctx = ssl.create_default_context(cafile=str(tenant.tls.ca_cert))
         info = httpx.get(f"{tenant.base_url}/_emulator/info", verify=ctx, timeout=10).json()
-        # Presence changes every few minutes per agent; run the tenant's clock 60x so a short demo shows some.
-        httpx.post(f"{tenant.base_url}/_emulator/clock", json={"speed": 60}, verify=ctx, timeout=10)
-        console.print("the local tenant's presence clock runs 60x faster for the demo", highlight=False)
+        # Presence changes every few minutes per agent during working hours: start the tenant's clock at a
+        # weekday afternoon (UTC) and run it 60x, so a short demo shows agents at work and some changes.
+        day = datetime.now(UTC).date()
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+        start = datetime(day.year, day.month, day.day, 14, 0, tzinfo=UTC)
+        httpx.post(f"{tenant.base_url}/_emulator/clock", json={"set": start.isoformat(), "speed": 60}, verify=ctx,
+                   timeout=10)
+        console.print(f"the local tenant's presence clock starts at {start:%a %Y-%m-%d %H:%M} UTC and runs 60x "
+                      "faster for the demo", highlight=False)
         config = write_demo_config(info, KeyStore(state_dir), tenant.tls.ca_cert, workdir / "config.xml")
         console.print(f"config: {config}", highlight=False)
         settings, _ = load_settings(config, {"state_dir": state_dir, "out_dir": out_dir, "interval": interval},
                                     env={})
         report = asyncio.run(run_job(settings, max_cycles=cycles))
+        written = _agent_list_sample(tenant, info["tenants"][0]["name"])
     outputs = report.outputs
     _show_presence(console, outputs.presence_csv)
+    console.print(written)
     rows: list[tuple[str, ValidationRow]] = [(a, v) for a, vs in sorted(outputs.validation.items()) for v in vs]
     print_validation_summary(console, rows, outputs.validation_csv)
-    console.print(f"presence history: {outputs.history_csv}\nstore: {state_dir / 'presence-sync.sqlite'}\n"
-                  f"Agent list write-back: columns Availability, Activity, PresenceUpdated, UpnStatus "
-                  f"(see `presence-sync emulator` + the site URLs in {config})", highlight=False)
+    console.print(f"presence history: {outputs.history_csv}\nstore: {state_dir / 'presence-sync.sqlite'}",
+                  highlight=False)
     return report.exit_code
