@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ssl
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -28,32 +26,6 @@ def app_token(http: httpx.Client, client_id: str = APP_ID, secret: str = APP_SEC
         "scope": "https://graph.microsoft.com/.default"})
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
-
-
-@pytest.fixture()
-def graph(http: httpx.Client) -> Iterator[httpx.Client]:
-    http.headers["Authorization"] = f"Bearer {app_token(http)}"
-    yield http
-    http.headers.pop("Authorization", None)
-
-
-@pytest.fixture()
-def contoso(emulator: EmulatorServer) -> Tenant:
-    return emulator.state.world.tenants[CONTOSO]
-
-
-@pytest.fixture()
-def limits(emulator: EmulatorServer) -> Iterator[EmulatorServer]:
-    """Lets a test change ``state.limits``; limits and budgets are restored afterwards."""
-    state = emulator.state
-    saved = dataclasses.replace(state.limits)
-    state.throttle.reset()
-    try:
-        yield emulator
-    finally:
-        state.limits.__dict__.update(saved.__dict__)
-        state.apply_limits()
-        state.throttle.reset()
 
 
 def licensed_ids(tenant: Tenant) -> list[str]:

@@ -38,19 +38,6 @@ def minted(emulator: EmulatorServer, permissions: set[str], *, tenant: str = CON
                                               audience=audience, user_upn=user_upn, via_secret=user_upn is None).token
 
 
-@pytest.fixture()
-def graph(http: httpx.Client) -> Iterator[httpx.Client]:
-    """The shared client, with the contoso application's bearer token."""
-    http.headers["Authorization"] = f"Bearer {app_token(http)}"
-    yield http
-    http.headers.pop("Authorization", None)
-
-
-@pytest.fixture()
-def contoso(emulator: EmulatorServer) -> Tenant:
-    return emulator.state.world.tenants[CONTOSO]
-
-
 def follow(client: httpx.Client, url: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
     pages = []
     r = client.get(url, params=params)

@@ -262,3 +262,15 @@ def contoso_app_run(tmp: Path, info: dict[str, Any], ca_file: Path) -> tuple[lis
                           info, ca_file, state)
     ARTIFACTS.add_dir(state, out)
     return ["run", "--config", str(config), "--state-dir", str(state), "--out", str(out), "--once"], state, out
+
+
+def device_and_password(tmp: Path, info: dict[str, Any], emulator: Any) -> tuple[Path, Path, Path]:
+    """contoso-dc: delegated with neither secret nor password (device code); fabrikam: username/password."""
+    state, out = tmp / "state", tmp / "out"
+    config = write_config(tmp / "config.xml", [
+        Account("contoso-dc", "contoso", CONTOSO_PUBLIC_APP),
+        Account("fabrikam", "fabrikam", FABRIKAM_PUBLIC_APP, username=FABRIKAM_SVC[0],
+                    password=FABRIKAM_SVC[1]),
+    ], info, emulator.tls.ca_cert, state)
+    ARTIFACTS.add_dir(state, out)
+    return config, state, out

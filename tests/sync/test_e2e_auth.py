@@ -19,18 +19,6 @@ NEEDS_LOGIN = re.compile(
 CODE_IN_MESSAGE = re.compile(r"enter the code (?P<code>[A-Z0-9-]+)")
 
 
-def device_and_password(tmp: Path, info: dict[str, Any], emulator: EmulatorServer) -> tuple[Path, Path, Path]:
-    """contoso-dc: delegated with neither secret nor password (device code); fabrikam: username/password."""
-    state, out = tmp / "state", tmp / "out"
-    config = sup.write_config(tmp / "config.xml", [
-        sup.Account("contoso-dc", "contoso", sup.CONTOSO_PUBLIC_APP),
-        sup.Account("fabrikam", "fabrikam", sup.FABRIKAM_PUBLIC_APP, username=sup.FABRIKAM_SVC[0],
-                    password=sup.FABRIKAM_SVC[1]),
-    ], info, emulator.tls.ca_cert, state)
-    sup.ARTIFACTS.add_dir(state, out)
-    return config, state, out
-
-
 def pending_codes(ctl: httpx.Client) -> set[str]:
     return {c["user_code"] for c in ctl.get("/_emulator/devicecode").json()["value"]}
 
@@ -38,7 +26,7 @@ def pending_codes(ctl: httpx.Client) -> set[str]:
 def test_device_code_login_then_a_second_process_needs_no_login(tmp_path: Path, emulator: EmulatorServer,
                                                                  tenant_info: dict[str, Any],
                                                                  ctl: httpx.Client) -> None:
-    config, state, out = device_and_password(tmp_path, tenant_info, emulator)
+    config, state, out = sup.device_and_password(tmp_path, tenant_info, emulator)
     base = ["--config", str(config), "--state-dir", str(state)]
 
     # 1. No login yet: the seed's line for the device-code account, the other account still collects, exit 3.

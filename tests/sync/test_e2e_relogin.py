@@ -23,13 +23,7 @@ def cycles(run: sup.Running, account: str) -> int:
 
 def test_lost_login_asks_again_and_resumes(tmp_path: Path, emulator: EmulatorServer, tenant_info: dict[str, Any],
                                            ctl: httpx.Client) -> None:
-    state, out = tmp_path / "state", tmp_path / "out"
-    config = sup.write_config(tmp_path / "config.xml", [
-        sup.Account("contoso-dc", "contoso", sup.CONTOSO_PUBLIC_APP),
-        sup.Account("fabrikam", "fabrikam", sup.FABRIKAM_PUBLIC_APP, username=sup.FABRIKAM_SVC[0],
-                    password=sup.FABRIKAM_SVC[1]),
-    ], tenant_info, emulator.tls.ca_cert, state)
-    sup.ARTIFACTS.add_dir(state, out)
+    config, state, out = sup.device_and_password(tmp_path, tenant_info, emulator)
     run = sup.Running(["run", "--config", str(config), "--state-dir", str(state), "--out", str(out),
                        "--interval", "0.5"], cwd=tmp_path)
     try:
