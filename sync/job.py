@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from .errors import ConfigError, NeedsHumanError, TransientAuthError, UsageError
-from .http import TrustConfig
+from .http import RequestBudget, TrustConfig
 from .models import CycleResult
 from .pipeline import Cadence
 from .runtime import AccountRuntime, RuntimeOptions
@@ -60,9 +60,10 @@ def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store:
     cipher = KeyStore.for_paths(settings.state_dir, settings.key_file)
     runtimes: list[AccountRuntime] = []
     failed: list[str] = []
+    budgets: dict[tuple[str, str], RequestBudget] = {}
     for acc in accounts:
         try:
-            runtimes.append(AccountRuntime(acc, opts, store, cipher, sync_http))
+            runtimes.append(AccountRuntime(acc, opts, store, cipher, sync_http, budgets))
         except (NeedsHumanError, TransientAuthError) as exc:
             log.error("%s", exc)
             failed.append(acc.id)

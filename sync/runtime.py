@@ -71,7 +71,7 @@ class AccountRuntime:
     """Everything one account needs across cycles; built once per process."""
 
     def __init__(self, account: AccountConfig, opts: RuntimeOptions, store: Store, cipher: Any,
-                 sync_http: httpx.Client) -> None:
+                 sync_http: httpx.Client, budgets: dict[tuple[str, str], RequestBudget] | None = None) -> None:
         self.account = account
         self.account_id: str = account.id
         self.opts = opts
@@ -79,6 +79,8 @@ class AccountRuntime:
         self.store = store
         self.auth = AccountAuth(AuthSettings.from_account(account), opts.state_dir, cipher, sync_http)
         self.login_thread: threading.Thread | None = None
+        # Graph's presence limit is per app and tenant: accounts sharing both share one budget.
+        self._budgets = budgets if budgets is not None else {}
         self._pipeline: AccountPipeline | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -128,7 +130,9 @@ class AccountRuntime:
             graph = GraphClient(
                 account_id=acc.id, graph_url=acc.graph_url, token=self.auth.token_source(self.auth.graph_scopes()),
                 http=self._http,
-                budgets={"presence": RequestBudget(self.opts.presence_limit, self.opts.presence_window)},
+                budgets={"presence": self._budgets.setdefault(
+                    (acc.client_id.lower(), acc.tenant_id.lower()),
+                    RequestBudget(self.opts.presence_limit, self.opts.presence_window))},
             )
             roster, extra = self._roster(graph)
             self._pipeline = AccountPipeline(

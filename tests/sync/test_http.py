@@ -1,0 +1,153 @@
+"""The HTTP layer with plain values (injected clock and sleep) and one chunking run against the local tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ssl
+import time
+import uuid
+
+import httpx
+import pytest
+
+from sync.emulator.server import EmulatorServer
+from sync.errors import PermanentGraphError, TransientGraphError
+from sync.graph.client import GraphClient
+from sync.graph.presence import fetch_presences
+from sync.http import RequestBudget, TrustConfig, is_transient, parse_retry_after, retrying, sanitize_url
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_budget_never_exceeds_its_window() -> None:
+    t = FakeTime()
+    budget = RequestBudget(3, 1.0, clock=t.clock, sleep=t.sleep)
+    starts: list[float] = []
+
+    async def go() -> None:
+        for _ in range(10):
+            await budget.acquire()
+            starts.append(t.now)
+    asyncio.run(go())
+    assert len(starts) == 10
+    for s in starts:  # any rolling 1 s window holds at most 3 starts
+        assert sum(1 for x in starts if s <= x < s + 1.0) <= 3
+    assert starts[-1] - starts[0] >= 3.0  # 10 starts at 3 per second need at least 3 s
+
+
+def test_pause_holds_every_caller_until_retry_after() -> None:
+    t = FakeTime()
+    budget = RequestBudget(100, 30.0, clock=t.clock, sleep=t.sleep)
+    budget.pause(2.5)
+    asyncio.run(budget.acquire())
+    assert t.now >= 1002.5
+
+
+def test_budget_refuses_nonsense() -> None:
+    with pytest.raises(ValueError):
+        RequestBudget(0, 30)
+
+
+@pytest.mark.parametrize("value,expected", [("2.128", 2.128), ("0", 0.0), ("10", 10.0), ("-3", 0.0),
+                                            (None, None), ("", None), ("soon", None)])
+def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value) == expected
+
+
+def test_retry_after_http_date() -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    got = parse_retry_after(when)
+    assert got is not None and 25 <= got <= 31
+
+
+def test_only_transient_errors_are_retried() -> None:
+    req = httpx.Request("GET", "https://graph.example/v1.0/users")
+    assert is_transient(TransientGraphError("429", retry_after=1.0))
+    assert is_transient(httpx.ConnectError("refused", request=req))
+    assert is_transient(httpx.HTTPStatusError("503", request=req, response=httpx.Response(503, request=req)))
+    assert not is_transient(httpx.HTTPStatusError("404", request=req, response=httpx.Response(404, request=req)))
+    assert not is_transient(PermanentGraphError("403", status=403))
+    assert not is_transient(ValueError("bug"))
+
+
+def test_retry_policy_waits_what_the_server_asked() -> None:
+    t = FakeTime()
+    calls = []
+
+    async def go() -> str:
+        async for attempt in retrying(5, sleep=t.sleep):
+            with attempt:
+                calls.append(t.now)
+                if len(calls) < 3:
+                    raise TransientGraphError("throttled", retry_after=1.25)
+                return "ok"
+        raise AssertionError
+    assert asyncio.run(go()) == "ok"
+    assert len(calls) == 3
+    assert all(1.25 <= s <= 1.3 for s in t.slept), t.slept  # Retry-After, rounded up, never early
+
+
+def test_retry_policy_gives_up_on_permanent_errors_at_once() -> None:
+    t = FakeTime()
+
+    async def go() -> None:
+        async for attempt in retrying(5, sleep=t.sleep):
+            with attempt:
+                raise PermanentGraphError("404", status=404)
+    with pytest.raises(PermanentGraphError):
+        asyncio.run(go())
+    assert t.slept == []
+
+
+def test_sanitize_url_masks_tokens() -> None:
+    url = "https://g/v1.0/users/delta?$select=id&$deltatoken=SECRET1&$skiptoken=SECRET2&code=abc"
+    clean = sanitize_url(url)
+    assert "SECRET1" not in clean and "SECRET2" not in clean and "abc" not in clean
+    assert "$select=id" in clean
+
+
+def test_presence_is_fetched_in_chunks_of_650(emulator: EmulatorServer) -> None:
+    """1,301 ids (some unknown, one duplicate) -> 3 calls of at most 650 distinct ids, one answer per id."""
+    state = emulator.state
+    tenant = next(t for t in state.world.tenants.values() if t.name == "contoso")
+    token = state.tokens.issue_access(tenant_id=tenant.tenant_id, client_id="11111111-2222-4333-8444-555555555555",
+                                      permissions={"Presence.Read.All"}, audience=emulator.base_url,
+                                      via_secret=True).token
+    known = sorted(tenant.users)
+    ids = known + [str(uuid.uuid4()) for _ in range(1301 - len(known))] + [known[0]]
+    state.stats.reset()
+
+    async def tok(force: bool) -> str:
+        return token
+
+    async def go() -> None:
+        ctx = ssl.create_default_context(cafile=str(emulator.tls.ca_cert))
+        async with httpx.AsyncClient(verify=ctx) as http:
+            client = GraphClient(account_id="contoso", graph_url=emulator.base_url, token=tok, http=http)
+            result = await fetch_presences(client, ids)
+            assert not result.failed_ids
+            assert set(result.by_id) == {i.lower() for i in ids}
+            assert client.counters.requests == 3
+    asyncio.run(go())
+    assert state.stats.max_presence_ids == 650
+    assert state.stats.requests["graph.presence.bulk"] == 3
+
+
+def test_trust_includes_an_explicit_bundle(emulator: EmulatorServer) -> None:
+    ctx = TrustConfig(emulator.tls.ca_cert).ssl_context()
+    with httpx.Client(verify=ctx) as c:
+        assert c.get(f"{emulator.base_url}/_emulator/info").status_code == 200
+    with httpx.Client(verify=ssl.create_default_context(cafile=None)) as c, pytest.raises(httpx.ConnectError):
+        c.get(f"{emulator.base_url}/_emulator/info")
