@@ -227,8 +227,9 @@ class AccountPipeline:
 
         fetched = await fetch_presences(self.graph, targets.user_ids)
         observed = datetime.now(UTC)
-        presences = self._presences(targets.rows, fetched.by_id, fetched.failed_ids, observed)
-        per_user = list({p.user_id: p for p in presences}.values()) if targets.shared_users else presences
+        presences, created = self._presences(targets.rows, fetched.by_id, fetched.failed_ids, observed)
+        # Only presences that are new objects can differ from the stored snapshot; reused ones are unchanged.
+        per_user = list({p.user_id: p for p in created}.values()) if targets.shared_users else created
         changes = self.store.apply_presences(self.account_id, per_user)
 
         planned: dict[int, dict[str, str]] = {}
@@ -255,12 +256,15 @@ class AccountPipeline:
         return CycleOutput(result, presences, changes, validation, validation_changed, observed, planned)
 
     def _presences(self, targets: Sequence[ValidationRow], by_id: Mapping[str, dict[str, Any]],
-                   failed: set[str], observed: datetime) -> list[Presence]:
-        """One Presence per collectable agent. ``observed_at`` is when the agent's current state was first seen
-        (what write-back calls PresenceUpdated); an unchanged presence reuses last cycle's object, so the hot
-        path costs two dict lookups and a string compare per agent. Failed chunks repeat the last known values,
-        marked stale."""
+                   failed: set[str], observed: datetime) -> tuple[list[Presence], list[Presence]]:
+        """One Presence per collectable agent, and those built this cycle (the others are last cycle's objects).
+
+        ``observed_at`` is when the agent's current state was first seen (what write-back calls PresenceUpdated).
+        An unchanged presence reuses last cycle's object, so the hot path costs two dict lookups and a string
+        compare per agent. Failed chunks repeat the last known values, marked stale.
+        """
         out: list[Presence] = []
+        created: list[Presence] = []
         append = out.append
         last, users, acc = self._last_presence, self._users, self.account_id
         if self._stored_since is None:  # after a restart, "since" comes from the stored history
@@ -296,7 +300,8 @@ class AccountPipeline:
                          sequence_number=str(seq))
             last[v.item_id] = p
             append(p)
-        return out
+            created.append(p)
+        return out, created
 
     def _stale(self, v: ValidationRow, uid: str, prev: Presence | None, observed: datetime) -> Presence:
         """The last known state of an agent whose chunk failed (from memory, else from the store)."""
