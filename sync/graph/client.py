@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from ..errors import GraphError, PermanentGraphError, TransientGraphError
 from ..http import RequestBudget, parse_retry_after, retrying, sanitize_url
@@ -73,7 +73,7 @@ class GraphClient:
             hdrs.update(headers)
         content = None
         if body is not None:
-            content = json.dumps(body, separators=(",", ":")).encode()
+            content = orjson.dumps(body)
             hdrs["Content-Type"] = "application/json"
         t0 = time.perf_counter()
         self.counters.requests += 1
@@ -120,8 +120,8 @@ class GraphClient:
                 if resp.status_code == 204 or not resp.content:
                     return None
                 try:
-                    return resp.json()
-                except ValueError as exc:
+                    return orjson.loads(resp.content)
+                except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
                     raise TransientGraphError(f"{method} {sanitize_url(self.url(path))}: malformed JSON "
                                               f"in a {resp.status_code} response", retry_after=None) from exc
         raise AssertionError("unreachable")

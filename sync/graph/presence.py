@@ -58,10 +58,6 @@ async def fetch_presences(client: GraphClient, user_ids: Sequence[str], *, chunk
                 result.errors.append(f"{len(chunk)} ids: {exc}")
                 log.warning("account %s: presence chunk of %d ids failed: %s", client.account_id, len(chunk), exc)
                 return
-            by_id = result.by_id
-            for item in items:
-                uid = item.get("id")
-                if isinstance(uid, str):
-                    by_id[uid.lower()] = item
+            result.by_id.update({item["id"].lower(): item for item in items if isinstance(item.get("id"), str)})
     await asyncio.gather(*(run(c) for c in chunks))
     return result
