@@ -93,7 +93,7 @@ class KeyStore:
                         else "Use the --state-dir that `presence-sync encrypt-secret` used (it creates the key), "
                         "or encrypt the values again with this one."
                     )
-                    raise SecretError(f"no key file at {self.path}.", kind="no_key", hint=how)
+                    raise SecretError(f"no key file at {self.path}", kind="no_key", hint=how)
                 self._create()
             self._key = self._read()
         return self._key
