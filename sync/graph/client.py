@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
-from ..errors import GraphError, PermanentGraphError, TransientGraphError
+from ..errors import PermanentGraphError, TransientGraphError
 from ..http import RequestBudget, parse_retry_after, retrying, sanitize_url
 
 __all__ = ["Counters", "GraphClient", "TokenSource"]
@@ -164,5 +164,3 @@ class GraphClient:
                                               retry_after=max(waits) if waits else None)
         return done
 
-
-__all__ += ["GraphError"]
