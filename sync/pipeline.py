@@ -178,7 +178,7 @@ class AccountPipeline:
         return bool(users)
 
     async def _refresh_roster(self, now: float, force: bool) -> bool:
-        if not force and self._rows and now - self._roster_at < self.cadence.roster_interval:
+        if not force and now - self._roster_at < self.cadence.roster_interval:
             return False
         try:
             self._rows = await self.roster.read()
@@ -187,9 +187,8 @@ class AccountPipeline:
                 raise RosterError(f"the Agent list could not be read: {exc}") from exc
             log.warning("account %s: Agent list re-read failed, using the last copy: %s", self.account_id, exc)
             return False
-        await self._refresh_directory()
+        await self._refresh_directory()  # users created later arrive here, so a missed lookup is not repeated
         self._roster_at = now
-        self._looked_up.clear()
         return True
 
     def _validate(self) -> list[ValidationRow]:
