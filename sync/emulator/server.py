@@ -67,7 +67,7 @@ class EmulatorServer:
     def __post_init__(self) -> None:
         world = self.world or load_world(self.fixtures_dir, presence_seed=self.seed)
         self.state = EmulatorState(world=world, limits=self.limits)
-        self.tls = ensure_tls(Path(self.state_dir))
+        self.tls = ensure_tls(Path(self.state_dir).resolve())  # absolute, so printed paths work anywhere
         self.state.ca_file = str(self.tls.ca_cert)
 
     @property
