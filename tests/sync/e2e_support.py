@@ -126,8 +126,10 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def run_cli(args: Sequence[str], cwd: Path, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([CLI, *args], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout)
+def run_cli(args: Sequence[str], cwd: Path, timeout: float = 60.0,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([CLI, *args], cwd=cwd, env={**cli_env(), **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
     ARTIFACTS.add_output(proc.stdout, proc.stderr)
     return proc
 
