@@ -41,7 +41,10 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         presence_window=settings.presence_budget_window,
         cadence=Cadence(roster_interval=settings.writeback_interval, domains_interval=settings.domains_refresh,
                         writeback_interval=settings.writeback_interval,
-                        writeback_max_items=settings.writeback_max_items),
+                        writeback_max_items=settings.writeback_max_items,
+                        # A failing chunk is retried for about two intervals, then reported stale, so one bad
+                        # chunk cannot hold the schedule for long; a single --once run is more patient.
+                        presence_deadline=30.0 if settings.once else max(2 * settings.interval, 5.0)),
         columns=settings.writeback_columns,
         dry_run=settings.dry_run,
         roster_csv=settings.roster_csv,

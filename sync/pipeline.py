@@ -43,6 +43,7 @@ class Cadence:
     writeback_interval: float = 60.0
     writeback_max_items: int = 600  # per tick, so SharePoint's quota holds; the rest follow at the next ticks
     lookup_limit: int = 400  # UPNs missing from the cache looked up per roster refresh
+    presence_deadline: float = 30.0  # seconds a failing presence chunk is retried before its agents go stale
 
 
 @dataclass
@@ -224,7 +225,7 @@ class AccountPipeline:
         self._validation = validation
         targets = self._targets
 
-        fetched = await fetch_presences(self.graph, targets.user_ids)
+        fetched = await fetch_presences(self.graph, targets.user_ids, deadline=self.cadence.presence_deadline)
         observed = datetime.now(UTC)
         presences, created = self._presences(targets.rows, fetched.by_id, fetched.failed_ids, observed)
         # Only presences that are new objects can differ from the stored snapshot; reused ones are unchanged.
