@@ -271,21 +271,25 @@ class AccountPipeline:
             self._stored_since = {c.user_id: (c.to_availability, c.to_activity, c.changed_at)
                                   for c in self.store.snapshots([acc])}
         stored = self._stored_since
+        item_of, last_of = by_id.get, last.get
         for v in targets:
             uid = v.user_id or ""
-            item = by_id.get(uid)
-            prev = last.get(v.item_id)
-            if prev is not None and prev.user_id != uid:
-                prev = None  # the item now names another user
+            item = item_of(uid)
+            prev = last_of(v.item_id)
+            if prev is not None:
+                if prev.user_id != uid:
+                    prev = None  # the item now names another user
+                elif item is not None and not prev.stale:
+                    seq = item.get("sequenceNumber")
+                    if seq and seq == prev.sequence_number:
+                        append(prev)  # unchanged: last cycle's object
+                        continue
             if item is None:
                 if uid in failed:
                     append(self._stale(v, uid, prev, observed))
                     continue
                 item = _UNKNOWN  # Graph left the id out: it has no presence to report
             seq = item.get("sequenceNumber") or ""
-            if prev is not None and seq and seq == prev.sequence_number and not prev.stale:
-                append(prev)
-                continue
             avail = str(item.get("availability") or "PresenceUnknown")
             act = str(item.get("activity") or "PresenceUnknown")
             if prev is not None and not prev.stale:

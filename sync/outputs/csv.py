@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
+import operator
 import os
 import re
 import tempfile
@@ -79,6 +81,7 @@ _DANGER = ("=", "+", "-", "@", "\t", "\r")
 _DANGER_AT_START = re.compile("\x00[=+\\-@\t\r]")
 EOL = "\r\n"  # RFC 4180; with it csv.writer also quotes cells holding a lone CR or LF
 _BOOL = {True: "true", False: "false"}.__getitem__
+_STALE = attrgetter("stale")
 
 
 def format_utc(value: datetime) -> str:
@@ -197,31 +200,59 @@ def _presence_parts(p: Presence) -> tuple[str, str]:
 
 
 class PresenceCsv:
-    """presence.csv, replaced atomically every cycle from one cached line per agent.
+    """presence.csv, replaced atomically every cycle, formatted incrementally.
 
-    A row is formatted again only when its Presence object changed (the pipeline reuses unchanged ones), so an
-    unchanged agent costs a dict lookup and a concatenation. ``observed_at`` (account id -> the cycle's read
-    time) stamps rows that are not stale; stale rows keep their own (when the last known state began).
+    Per account it keeps last cycle's rows and their text as ``segments``: segment ``i`` is the tail of row
+    ``i-1`` plus the head of row ``i``, so the account's rows are ``stamp.join(segments)`` when every row carries
+    the cycle's read time. A cycle compares its rows with last cycle's by identity (the pipeline reuses unchanged
+    Presence objects) and re-formats only the rows that differ; the rest is joins in C. ``observed_at`` (account id
+    -> the cycle's read time) stamps rows that are not stale; stale rows keep their own (when the state began).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._rows: dict[int, tuple[Presence, str, str]] = {}
+        self._cache: dict[str, tuple[list[Presence], list[tuple[str, str]], list[str]]] = {}
+
+    def _segments(self, account: str, rows: list[Presence]) -> tuple[list[tuple[str, str]], list[str]]:
+        old = self._cache.get(account)
+        if old is not None and len(old[0]) == len(rows):
+            prev_rows, parts, segments = old
+            changed = [i for i, same in enumerate(map(operator.is_, rows, prev_rows)) if not same]
+            if len(changed) * 4 < len(rows):
+                for i in changed:
+                    parts[i] = _presence_parts(rows[i])
+                for i in set(changed) | {i + 1 for i in changed}:
+                    if i < len(rows):
+                        segments[i] = (parts[i - 1][1] if i else "") + parts[i][0]
+                    else:
+                        segments[i] = parts[i - 1][1]
+                self._cache[account] = (list(rows), parts, segments)
+                return parts, segments
+        parts = list(map(_presence_parts, rows))
+        heads = [h for h, _ in parts]
+        tails = [t for _, t in parts]
+        segments = [a + b for a, b in zip(["", *tails], [*heads, ""], strict=True)]
+        self._cache[account] = (list(rows), parts, segments)
+        return parts, segments
 
     def write(self, rows: Sequence[Presence], observed_at: Mapping[str, datetime] | None = None) -> Path:
         utc = _UtcCache().__getitem__
-        fresh = observed_at or {}
-        cache, kept = self._rows, {}
-        lines = [",".join(PRESENCE_COLUMNS) + EOL]
-        for p in rows:
-            hit = cache.get(id(p))
-            if hit is None or hit[0] is not p:  # the cache holds p, so its id cannot be reused meanwhile
-                hit = (p, *_presence_parts(p))
-            kept[id(p)] = hit
-            when = p.observed_at if p.stale else fresh.get(p.account_id, p.observed_at)
-            lines.append(hit[1] + utc(when) + hit[2])
-        self._rows = kept
-        return _write_text(self.path, "".join(lines))
+        stamps = {acc: utc(t) for acc, t in (observed_at or {}).items()}
+        by_account: dict[str, list[Presence]] = {}
+        for acc, group in itertools.groupby(rows, key=attrgetter("account_id")):
+            by_account.setdefault(acc, []).extend(group)
+        for gone in set(self._cache) - set(by_account):
+            del self._cache[gone]
+        chunks = [",".join(PRESENCE_COLUMNS) + EOL]
+        for acc, acc_rows in by_account.items():
+            parts, segments = self._segments(acc, acc_rows)
+            stamp = stamps.get(acc)
+            if stamp is not None and not any(map(_STALE, acc_rows)):
+                chunks.append(stamp.join(segments))
+            else:  # stale rows keep their own time: the plain way
+                chunks.append("".join(h + (utc(p.observed_at) if p.stale or stamp is None else stamp) + t
+                                      for p, (h, t) in zip(acc_rows, parts, strict=True)))
+        return _write_text(self.path, "".join(chunks))
 
 
 def write_presence_csv(path: str | os.PathLike[str], rows: Sequence[Presence],
