@@ -26,7 +26,7 @@ def main() -> int:
     if STAMP.exists() and STAMP.stat().st_mtime >= pyproject.stat().st_mtime:
         return 0
     print("installing presence-sync and its dependencies (first run takes a minute or two)", flush=True)
-    cmd = [str(py), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"]
+    cmd = [str(py), "-m", "pip", "install", "-qq", "-e", f"{ROOT}[dev]"]  # errors still show
     rc = subprocess.call(cmd)
     if rc == 0:
         STAMP.touch()
