@@ -92,8 +92,7 @@ class AuthSettings:
     def from_account(cls, acc: AccountConfig) -> AuthSettings:
         return cls(account_id=acc.id, tenant_id=acc.tenant_id, client_id=acc.client_id, mode=acc.auth,
                    authority_host=acc.authority_host, graph_url=acc.graph_url,
-                   secret=acc.secret.reveal() if acc.secret else None, username=acc.username,
-                   password=acc.password.reveal() if acc.password else None)
+                   secret=acc.secret_value(), username=acc.username, password=acc.password_value())
 
 
 class _PortFixingHttp:

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 USER_AGENT = "NONISV|presence-sync|presence-sync/0.1"
 
@@ -184,9 +183,6 @@ class RequestBudget:
                     return
                 await self._sleep(wait + 0.001)
 
-    def in_window(self) -> int:
-        now = self._clock()
-        return sum(1 for t in self._starts if t > now - self.window)
 
 
 def new_async_client(trust: TrustConfig, base_url: str = "", timeout: float = 30.0,

@@ -97,9 +97,9 @@ class _Targets:
 
     @classmethod
     def of(cls, validation: Sequence[ValidationRow]) -> _Targets:
-        valid = [v for v in validation if v.status != "invalid"]
+        valid = [v for v in validation if v.collectable]
         rows = [v for v in valid if v.user_id]
-        ids = list(dict.fromkeys(v.user_id for v in rows if v.user_id))
+        ids = list(dict.fromkeys(v.user_id or "" for v in rows))
         return cls(rows, ids, len(valid), len(ids) != len(rows))
 
 

@@ -222,13 +222,6 @@ class Tenant:
     def reindex(self) -> None:
         self._by_upn = {u.user_principal_name.lower(): u.id for u in self.users.values()}
 
-    @property
-    def initial_domain(self) -> str:
-        for d in self.domains:
-            if d.is_initial:
-                return d.id
-        return self.domains[0].id
-
     def domain_names(self) -> set[str]:
         return {d.id.lower() for d in self.domains}
 

@@ -44,9 +44,6 @@ class Throttle:
         self._now = now
         self._state: dict[tuple[str, str, str], _State] = {}
 
-    def set_budget(self, bucket: str, limit: int, window: float) -> None:
-        self.budgets[bucket] = Budget(limit, window)
-
     def check(self, bucket: str, client_id: str, tenant_id: str) -> Decision:
         """Count one request; throttled requests count too, as on Graph."""
         budget = self.budgets.get(bucket)

@@ -25,7 +25,6 @@ TokenSource = Callable[[bool], Awaitable[str]]  # force_refresh -> bearer token
 class Counters:
     requests: int = 0
     throttled: int = 0
-    retries: int = 0
 
     def snapshot(self) -> tuple[int, int]:
         return self.requests, self.throttled
@@ -114,8 +113,6 @@ class GraphClient:
         """``send`` with the retry policy; returns the decoded JSON body (None for 204)."""
         async for attempt in retrying(self.attempts, deadline):
             with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    self.counters.retries += 1
                 resp = await self.send(method, path, body=body, bucket=bucket, headers=headers)
                 if resp.status_code == 204 or not resp.content:
                     return None
@@ -144,8 +141,6 @@ class GraphClient:
         done: dict[str, dict[str, Any]] = {}
         async for attempt in retrying(attempts or self.attempts):
             with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    self.counters.retries += 1
                 reply = await self.call("POST", "$batch", body={"requests": list(pending.values())},
                                         bucket=bucket)
                 waits: list[float] = []
