@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -21,7 +22,7 @@ from .secrets import KeyStore
 from .settings import AccountConfig, Settings
 from .store import Store
 
-__all__ = ["JobReport", "build_runtimes", "run_job"]
+__all__ = ["JobReport", "account_runtimes", "run_job"]
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,10 @@ def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store:
     return runtimes, failed
 
 
-async def run_job(settings: Settings, *, max_cycles: int | None = None, install_signals: bool = True,
-                  on_cycle: Callable[[int, list[CycleResult]], None] | None = None) -> JobReport:
-    """Run cycles for every active account until ``--once``/``max_cycles`` is done or a signal arrives."""
+@asynccontextmanager
+async def account_runtimes(settings: Settings) -> AsyncIterator[tuple[list[AccountRuntime], list[str]]]:
+    """Check the accounts, open the store and the token client, build one runtime per active account; close
+    everything afterwards. Yields the runtimes and the ids of accounts whose setup needs a human."""
     accounts = settings.active_accounts
     if not accounts:
         raise UsageError("no enabled account matches" + (f" --account {', '.join(settings.account_filter)}"
@@ -86,28 +88,35 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store(settings.state_dir / "presence-sync.sqlite")
     sync_http = sync_http_client(TrustConfig(settings.ca_bundle))
-    outputs = Outputs(settings.out_dir)
+    runtimes: list[AccountRuntime] = []
     try:
         runtimes, setup_failed = await asyncio.to_thread(build_runtimes, settings, accounts, store, sync_http)
+        yield runtimes, setup_failed
+    finally:
+        for rt in runtimes:
+            await rt.aclose()
+        sync_http.close()
+        store.close()
+
+
+async def run_job(settings: Settings, *, max_cycles: int | None = None, install_signals: bool = True,
+                  on_cycle: Callable[[int, list[CycleResult]], None] | None = None) -> JobReport:
+    """Run cycles for every active account until ``--once``/``max_cycles`` is done or a signal arrives."""
+    outputs = Outputs(settings.out_dir)
+    async with account_runtimes(settings) as (runtimes, setup_failed):
         sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once, max_cycles=max_cycles,
                           on_cycle=on_cycle)
         sched.needs_human.update(setup_failed)
         loop = asyncio.get_running_loop()
-        if install_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, sched.request_stop)
+        signals = (signal.SIGINT, signal.SIGTERM) if install_signals else ()
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, sched.request_stop)
         try:
             code = await sched.run()
         finally:
-            if install_signals:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    with contextlib.suppress(NotImplementedError, RuntimeError):
-                        loop.remove_signal_handler(sig)
+            for sig in signals:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
             sched.request_stop()
-            for rt in runtimes:
-                await rt.aclose()
-        return JobReport(code, sched.cycles, outputs)
-    finally:
-        sync_http.close()
-        store.close()
+    return JobReport(code, sched.cycles, outputs)

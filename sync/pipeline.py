@@ -195,14 +195,19 @@ class AccountPipeline:
     def _validate(self) -> list[ValidationRow]:
         return self._validator_for().validate(self._rows)
 
-    async def validate_only(self) -> list[ValidationRow]:
-        """Roster, domains and directory only: the data-quality verdict without fetching presence."""
+    async def _verdict(self, force_refresh: bool) -> list[ValidationRow]:
+        """Domains and roster (and directory) at their cadence, then the validation of every Agent-list item."""
         mono = time.monotonic()
         await self._refresh_domains(mono)
-        await self._refresh_roster(mono, True)
+        refreshed = await self._refresh_roster(mono, force_refresh)
         validation = self._validate()
-        if await self._resolve_missing(validation):
+        if refreshed and await self._resolve_missing(validation):
             validation = self._validate()
+        return validation
+
+    async def validate_only(self) -> list[ValidationRow]:
+        """Roster, domains and directory only: the data-quality verdict without fetching presence."""
+        validation = await self._verdict(force_refresh=True)
         self.store.save_validation(self.account_id, validation)
         return validation
 
@@ -212,12 +217,7 @@ class AccountPipeline:
         req0, thr0 = self.graph.counters.snapshot()
         ext0 = self.extra_requests() if self.extra_requests else 0
         result = CycleResult(account_id=self.account_id, started_at=started)
-        mono = time.monotonic()
-        await self._refresh_domains(mono)
-        refreshed = await self._refresh_roster(mono, force_refresh)
-        validation = self._validate()
-        if refreshed and await self._resolve_missing(validation):
-            validation = self._validate()
+        validation = await self._verdict(force_refresh)
         validation_changed = validation is not self._validation and validation != self._validation
         if validation_changed:
             self.store.save_validation(self.account_id, validation)

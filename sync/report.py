@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from pathlib import Path
@@ -11,12 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import EXIT_NEEDS_HUMAN, EXIT_OK, EXIT_PARTIAL, NeedsHumanError, SyncError
-from .http import TrustConfig
-from .job import build_runtimes, sync_http_client
+from .job import account_runtimes
 from .models import CODES, ValidationRow
 from .outputs.csv import write_validation_csv
 from .settings import Settings
-from .store import Store
 
 __all__ = ["print_validation_summary", "run_validation"]
 
@@ -25,15 +22,10 @@ log = logging.getLogger(__name__)
 
 async def run_validation(settings: Settings) -> tuple[list[tuple[str, ValidationRow]], int]:
     """Validate each active account's roster; write validation.csv; return the rows and an exit code."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = Store(settings.state_dir / "presence-sync.sqlite")
-    sync_http = sync_http_client(TrustConfig(settings.ca_bundle))
     rows: list[tuple[str, ValidationRow]] = []
     code = EXIT_OK
-    try:
-        runtimes, failed = await asyncio.to_thread(build_runtimes, settings, settings.active_accounts, store,
-                                                   sync_http)
-        if failed:
+    async with account_runtimes(settings) as (runtimes, setup_failed):
+        if setup_failed:
             code = EXIT_NEEDS_HUMAN
         for rt in runtimes:
             if not rt.ready:
@@ -49,11 +41,6 @@ async def run_validation(settings: Settings) -> tuple[list[tuple[str, Validation
             except SyncError as exc:
                 log.error("account %s: %s", rt.account_id, exc)
                 code = max(code, EXIT_PARTIAL)
-            finally:
-                await rt.aclose()
-    finally:
-        sync_http.close()
-        store.close()
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     write_validation_csv(settings.out_dir / "validation.csv", rows)
     return rows, code
