@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from sync.config import load_settings  # noqa: E402
+from sync.demo import write_demo_config  # noqa: E402
 from sync.emulator.generate import generate_tenant  # noqa: E402
 from sync.job import run_job  # noqa: E402
 from sync.models import CycleResult  # noqa: E402
@@ -58,20 +59,6 @@ def start_tenant(fixtures: Path, state: Path) -> tuple[subprocess.Popen[str], st
             break
     proc.kill()
     raise SystemExit("the local tenant did not start")
-
-
-def write_config(info: dict[str, Any], keys: KeyStore, ca: Path, path: Path) -> Path:
-    t = info["tenants"][0]
-    app = next(a for a in t["apps"] if a["kind"] == "confidential" and a.get("client_secret"))
-    base = info["base_url"]
-    path.write_text(
-        '<Configuration><PresenceProvider>'
-        f'<MsGraphPresenceSource enabled="true" CaBundle="{ca}"><Accounts>'
-        f'<Account Id="{t["name"]}" TenantId="{t["tenant_id"]}" ClientId="{app["client_id"]}" '
-        f'EncryptedSecret="{keys.encrypt(app["client_secret"])}" AuthorityHost="{base}" GraphUrl="{base}">'
-        f'<AgentList SiteUrl="{t["site_url"]}" List="{t["list_title"]}" UpnColumn="{t["upn_column"]}"/>'
-        "</Account></Accounts></MsGraphPresenceSource></PresenceProvider></Configuration>", encoding="utf-8")
-    return path
 
 
 async def baseline(base: str, ca: Path, info: dict[str, Any], ids: list[str], rounds: int,
@@ -125,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             ctx = ssl.create_default_context(cafile=str(ca))
             info = httpx.get(f"{base}/_emulator/info", verify=ctx, timeout=30).json()
             state = tmp / "state"
-            config = write_config(info, KeyStore(state), ca, tmp / "config.xml")
+            config = write_demo_config(info, KeyStore(state), ca, tmp / "config.xml")
             settings, _ = load_settings(config, {"state_dir": state, "out_dir": tmp / "out",
                                                  "interval": args.interval}, env={})
             marks: list[tuple[float, float, list[CycleResult]]] = []

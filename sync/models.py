@@ -17,6 +17,7 @@ __all__ = [
     "DirectoryUser",
     "Presence",
     "ValidationRow",
+    "WriteResult",
 ]
 
 # Finding codes, in the order they are reported. Severity "error": the agent cannot be collected;
@@ -131,3 +132,11 @@ class CycleResult:
     duration_s: float = 0.0
     error: str | None = None
     needs_human: bool = False
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """What a write-back to the Agent list achieved; failed items stay pending for the next write-back."""
+
+    written: int = 0
+    failed: dict[int, str] = field(default_factory=dict)  # item id -> reason

@@ -19,9 +19,8 @@ from typing import Any, Protocol
 from .errors import GraphError, RosterError
 from .graph.client import GraphClient
 from .graph.directory import fetch_domains, lookup_users, sync_delta
-from .graph.lists import WriteResult
 from .graph.presence import fetch_presences
-from .models import AgentRow, Change, CycleResult, Presence, ValidationRow
+from .models import AgentRow, Change, CycleResult, Presence, ValidationRow, WriteResult
 from .roster import DirectoryIndex, Domains, Validator, normalize
 from .settings import WriteBackColumns
 from .store import Store

@@ -15,9 +15,9 @@ import httpx
 from .auth import AccountAuth, AuthSettings
 from .errors import NeedsHumanError, RosterError
 from .graph.client import GraphClient
-from .graph.lists import GraphListRoster, WriteResult
+from .graph.lists import GraphListRoster
 from .http import RequestBudget, TrustConfig, new_async_client
-from .models import AgentRow
+from .models import AgentRow, WriteResult
 from .pipeline import AccountPipeline, Cadence, RosterSource
 from .settings import AccountConfig, WriteBackColumns
 from .sharepoint import SharePointRoster

@@ -19,8 +19,8 @@ from office365.sharepoint.client_context import ClientContext
 from office365.sharepoint.listitems.listitem import ListItem
 
 from .errors import PermanentGraphError, TransientGraphError
-from .graph.lists import WriteResult
 from .http import parse_retry_after, retrying
+from .models import AgentRow, WriteResult
 
 __all__ = ["SharePointRoster"]
 
@@ -53,11 +53,22 @@ class SharePointRoster:
     token: Callable[[], Mapping[str, Any]]  # sync: {"access_token", "token_type", "expires_in"}
     ca_bundle: str  # a PEM path (office365 passes it as requests' per-request verify)
     attempts: int = 5
-    requests_made: int = 0
+    requests_made: int = 0  # every HTTP request sent, counted by the session's response hook
+
+    def __post_init__(self) -> None:
+        # One session for every operation: connections are reused across cycles, and its response hook counts
+        # requests exactly (contextinfo included). trust_env off: no proxy from the environment; the CA bundle
+        # is passed per request, so REQUESTS_CA_BUNDLE cannot override it.
+        self._session = requests.Session()
+        self._session.trust_env = False
+        self._session.hooks["response"].append(self._count)
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.requests_made += 1
 
     def _ctx(self) -> ClientContext:
         return ClientContext(self.site_url).with_access_token(lambda: dict(self.token())).with_transport(
-            verify=self.ca_bundle)
+            verify=self.ca_bundle, session=self._session)
 
     async def _run(self, what: str, fn: Callable[[], Any], attempts: int | None = None) -> Any:
         async for attempt in retrying(attempts or self.attempts):
@@ -86,11 +97,8 @@ class SharePointRoster:
             out.append((int(props["Id"]), props.get(self.upn_column), etag, props))
         return out
 
-    async def read(self) -> list[Any]:
-        from .models import AgentRow
-
+    async def read(self) -> list[AgentRow]:
         rows = await self._run("read of the Agent list", self._read_sync)
-        self.requests_made += 2 + len(rows) // PAGE_SIZE
         return sorted((AgentRow(i, None if raw is None else str(raw), etag, dict(props))
                        for i, raw, etag, props in rows), key=lambda r: r.item_id)
 
@@ -112,5 +120,4 @@ class SharePointRoster:
         if not updates:
             return WriteResult()
         n = await self._run("write-back to the Agent list", lambda: self._write_sync(updates), attempts=2)
-        self.requests_made += 2 + len(updates) // 100
         return WriteResult(written=n)

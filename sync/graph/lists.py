@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..errors import TransientGraphError
-from ..models import AgentRow
+from ..models import AgentRow, WriteResult
 from .client import GraphClient
 
-__all__ = ["GraphListRoster", "WriteResult"]
+__all__ = ["GraphListRoster"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WriteResult:
-    written: int = 0
-    failed: dict[int, str] = field(default_factory=dict)  # item id -> reason
 
 
 @dataclass

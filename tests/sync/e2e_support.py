@@ -276,3 +276,15 @@ def device_and_password(tmp: Path, info: dict[str, Any], emulator: Any) -> tuple
     ], info, emulator.tls.ca_cert, state)
     ARTIFACTS.add_dir(state, out)
     return config, state, out
+
+
+def both_tenants(tmp: Path, info: dict[str, Any], emulator: Any) -> tuple[Path, Path, Path]:
+    """contoso with application permissions (encrypted client secret), fabrikam delegated (username/password)."""
+    state, out = tmp / "state", tmp / "out"
+    config = write_config(tmp / "config.xml", [
+        Account("contoso", "contoso", CONTOSO_APP, secret=CONTOSO_APP_SECRET),
+        Account("fabrikam", "fabrikam", FABRIKAM_PUBLIC_APP, username=FABRIKAM_SVC[0],
+                    password=FABRIKAM_SVC[1]),
+    ], info, emulator.tls.ca_cert, state)
+    ARTIFACTS.add_dir(state, out)
+    return config, state, out

@@ -90,13 +90,7 @@ class GroundTruth:
 
 def test_interval_run_through_429_and_5xx_bursts_loses_no_transition(
         tmp_path: Path, emulator: EmulatorServer, tenant_info: dict[str, Any], ctl: httpx.Client) -> None:
-    state, out = tmp_path / "state", tmp_path / "out"
-    config = sup.write_config(tmp_path / "config.xml", [
-        sup.Account("contoso", "contoso", sup.CONTOSO_APP, secret=sup.CONTOSO_APP_SECRET),
-        sup.Account("fabrikam", "fabrikam", sup.FABRIKAM_PUBLIC_APP, username=sup.FABRIKAM_SVC[0],
-                    password=sup.FABRIKAM_SVC[1]),
-    ], tenant_info, emulator.tls.ca_cert, state)
-    sup.ARTIFACTS.add_dir(state, out)
+    config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
 
     ctl.post("/_emulator/clock", json={"set": START, "speed": SPEED})
     clock = emulator.state.clock

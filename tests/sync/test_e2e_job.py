@@ -19,18 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 WRITEBACK_COLUMNS = ("Availability", "Activity", "PresenceUpdated", "UpnStatus")
 
 
-def both_tenants(tmp: Path, info: dict[str, Any], emulator: EmulatorServer) -> tuple[Path, Path, Path]:
-    """contoso with application permissions (encrypted client secret), fabrikam delegated (username/password)."""
-    state, out = tmp / "state", tmp / "out"
-    config = sup.write_config(tmp / "config.xml", [
-        sup.Account("contoso", "contoso", sup.CONTOSO_APP, secret=sup.CONTOSO_APP_SECRET),
-        sup.Account("fabrikam", "fabrikam", sup.FABRIKAM_PUBLIC_APP, username=sup.FABRIKAM_SVC[0],
-                    password=sup.FABRIKAM_SVC[1]),
-    ], info, emulator.tls.ca_cert, state)
-    sup.ARTIFACTS.add_dir(state, out)
-    return config, state, out
-
-
 def answer_key(name: str) -> dict[int, dict[str, Any]]:
     doc = json.loads((ROOT / "fixtures" / "tenants" / f"{name}.answers.json").read_text(encoding="utf-8"))
     return {int(i["item_id"]): i for i in doc["items"]}
@@ -44,7 +32,7 @@ def run_once(config: Path, state: Path, out: Path, *extra: str) -> Any:
 def test_both_tenants_once_outputs_and_writeback(tmp_path: Path, emulator: EmulatorServer,
                                                  tenant_info: dict[str, Any], frozen_clock: httpx.Client) -> None:
     ctl = frozen_clock
-    config, state, out = both_tenants(tmp_path, tenant_info, emulator)
+    config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
     before = {t: sup.list_fields(emulator, t) for t in ("contoso", "fabrikam")}
 
     first = run_once(config, state, out)
@@ -108,7 +96,7 @@ def test_answer_key_matched_end_to_end(tmp_path: Path, emulator: EmulatorServer,
     from sync.config import load_settings
     from sync.job import run_job
 
-    config, state, out = both_tenants(tmp_path, tenant_info, emulator)
+    config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
     settings, warnings = load_settings(config, {"state_dir": state, "out_dir": out, "once": True}, env={})
     assert warnings == []
     report = asyncio.run(run_job(settings, install_signals=False))
@@ -136,7 +124,7 @@ def test_answer_key_matched_end_to_end(tmp_path: Path, emulator: EmulatorServer,
 
 def test_dry_run_writes_nothing_and_says_what_it_would(tmp_path: Path, emulator: EmulatorServer,
                                                         tenant_info: dict[str, Any], ctl: httpx.Client) -> None:
-    config, state, out = both_tenants(tmp_path, tenant_info, emulator)
+    config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
     before = {t: sup.list_fields(emulator, t) for t in ("contoso", "fabrikam")}
     # Give every item a value the job will want to change, so a dry run has something to hold back.
     for t in ("contoso", "fabrikam"):
@@ -165,7 +153,7 @@ def test_dry_run_writes_nothing_and_says_what_it_would(tmp_path: Path, emulator:
 def test_signal_after_first_cycle_exits_0_with_complete_files(tmp_path: Path, emulator: EmulatorServer,
                                                               tenant_info: dict[str, Any], ctl: httpx.Client,
                                                               sig: signal.Signals) -> None:
-    config, state, out = both_tenants(tmp_path, tenant_info, emulator)
+    config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
     job = sup.Running(["run", "--config", str(config), "--state-dir", str(state), "--out", str(out),
                        "--interval", "1"], cwd=tmp_path)
     try:
@@ -187,7 +175,7 @@ def test_no_secret_or_token_in_any_output(tmp_path: Path, emulator: EmulatorServ
                                           ctl: httpx.Client) -> None:
     """Runs last in this file: every folder and process output of the session's runs, read for secrets."""
     if not sup.ARTIFACTS.dirs:  # run on its own: make something to read
-        config, state, out = both_tenants(tmp_path, tenant_info, emulator)
+        config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
         assert run_once(config, state, out).returncode == 0
     secrets = sup.known_secrets(tenant_info, emulator)
     assert sup.CONTOSO_APP_SECRET in secrets and sup.FABRIKAM_SVC[1] in secrets
