@@ -20,7 +20,7 @@ from .errors import GraphError, RosterError
 from .graph.client import GraphClient
 from .graph.directory import fetch_domains, lookup_users, sync_delta
 from .graph.presence import fetch_presences
-from .models import AgentRow, Change, CycleResult, Presence, ValidationRow, WriteResult
+from .models import AgentRow, Change, CycleResult, DirectoryUser, Presence, ValidationRow, WriteResult
 from .roster import DirectoryIndex, Domains, Validator, normalize
 from .settings import WriteBackColumns
 from .store import Store
@@ -123,7 +123,6 @@ class AccountPipeline:
     _domains_version: int = 0
     _validation: list[ValidationRow] = field(default_factory=list)
     _targets: _Targets = field(default_factory=lambda: _Targets([], [], 0, False))
-    _users: dict[str, Any] = field(default_factory=dict)  # id -> DirectoryUser
     _looked_up: set[str] = field(default_factory=set)
     _last_presence: dict[int, Presence] = field(default_factory=dict)  # by Agent-list item id
     _stored_since: dict[str, tuple[str, str, datetime]] | None = None  # the store's last transitions (restart)
@@ -150,9 +149,7 @@ class AccountPipeline:
         assert self._domains is not None
         key = (self._domains_version, self.store.directory_version(self.account_id))
         if self._validator is None or key != self._validator_key:
-            users = self.store.load_directory(self.account_id)
-            self._users = {u.id: u for u in users}
-            self._validator = Validator(self._domains, DirectoryIndex.build(users))
+            self._validator = Validator(self._domains, DirectoryIndex.build(self.store.load_directory(self.account_id)))
             self._validator_key = key
         return self._validator
 
@@ -190,6 +187,10 @@ class AccountPipeline:
         await self._refresh_directory()  # users created later arrive here, so a missed lookup is not repeated
         self._roster_at = now
         return True
+
+    def _users_by_id(self) -> Mapping[str, DirectoryUser]:
+        """The directory by user id (for display names), from the validator's index."""
+        return self._validator.directory.by_id if self._validator is not None else {}
 
     def _validate(self) -> list[ValidationRow]:
         return self._validator_for().validate(self._rows)
@@ -265,7 +266,7 @@ class AccountPipeline:
         out: list[Presence] = []
         created: list[Presence] = []
         append = out.append
-        last, users, acc = self._last_presence, self._users, self.account_id
+        last, users, acc = self._last_presence, self._users_by_id(), self.account_id
         if self._stored_since is None:  # after a restart, "since" comes from the stored history
             self._stored_since = {c.user_id: (c.to_availability, c.to_activity, c.changed_at)
                                   for c in self.store.snapshots([acc])}
@@ -310,7 +311,7 @@ class AccountPipeline:
         """The last known state of an agent whose chunk failed (from memory, else from the store)."""
         if prev is not None:
             return replace(prev, stale=True) if not prev.stale else prev
-        u = self._users.get(uid)
+        u = self._users_by_id().get(uid)
         _, avail, act, msg, ooo = self.store.snapshot(self.account_id).get(uid) or (uid, "", "", "", False)
         known = (self._stored_since or {}).get(uid)
         return Presence(self.account_id, v.item_id, v.normalized_upn, uid, u.display_name if u else "", avail,

@@ -151,3 +151,6 @@ class AccountRuntime:
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
+        roster = self._pipeline.roster if self._pipeline is not None else None
+        if isinstance(roster, SharePointRoster):
+            roster.close()

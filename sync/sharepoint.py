@@ -63,6 +63,9 @@ class SharePointRoster:
         self._session.trust_env = False
         self._session.hooks["response"].append(self._count)
 
+    def close(self) -> None:
+        self._session.close()
+
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.requests_made += 1
 
