@@ -7,7 +7,6 @@ The only module that prints, installs logging handlers or exits.
 from __future__ import annotations
 
 import asyncio
-import csv
 import getpass
 import json
 import logging
@@ -23,7 +22,7 @@ from dotenv import dotenv_values
 from rich.console import Console
 
 from .config import load_settings
-from .errors import EXIT_OK, EXIT_USAGE, ConfigError, SyncError, UsageError
+from .errors import EXIT_OK, EXIT_USAGE, ConfigError, RosterError, SyncError, UsageError
 from .settings import Settings, default_state_dir
 
 __all__ = ["app", "main"]
@@ -164,20 +163,14 @@ def _settings(config: Path | None, verbose: bool = False, **flags: Any) -> tuple
 def _preflight(settings: Settings) -> None:
     """Usage problems found before any network call: a roster CSV without its UPN column, an unusable --out."""
     if settings.roster_csv is not None:
-        path = settings.roster_csv
+        from .runtime import require_roster_column, roster_csv_columns
+
         try:
-            with path.open(newline="", encoding="utf-8-sig") as f:
-                header = next(csv.reader(f), [])
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise UsageError(f"--roster {path}: cannot read it: {why}.",
-                             hint="Pass a UTF-8 CSV whose first row names the UPN column.") from None
-        for acc in settings.active_accounts:
-            if acc.upn_column not in header:
-                raise UsageError(f"--roster {path}: no column named {acc.upn_column!r} in the first row "
-                                 f"(columns: {', '.join(header) or 'none'}).",
-                                 hint=f"Name the UPN column {acc.upn_column!r} (account {acc.id!r}, "
-                                      "AgentList/@UpnColumn), optionally with an Id column.")
+            columns = roster_csv_columns(settings.roster_csv)
+            for acc in settings.active_accounts:
+                require_roster_column(settings.roster_csv, columns, acc.upn_column, acc.id)
+        except RosterError as exc:  # a flag pointing at the wrong file: a usage error (exit 2)
+            raise UsageError(exc.message, hint=exc.hint) from None
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(settings.out_dir, os.W_OK):
         raise UsageError(f"--out {settings.out_dir}: the folder is not writable.", hint="Choose another --out.")

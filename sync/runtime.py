@@ -23,7 +23,7 @@ from .settings import AccountConfig, WriteBackColumns
 from .sharepoint import SharePointRoster
 from .store import Store
 
-__all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions"]
+__all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions", "require_roster_column", "roster_csv_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +40,39 @@ class RuntimeOptions:
     roster_csv: Path | None = None
 
 
+def roster_csv_columns(path: Path) -> list[str]:
+    """The column names in a roster CSV's first row; RosterError when the file cannot be read."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            return next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise RosterError(f"--roster {path}: cannot read it: {why}.",
+                          hint="Pass a UTF-8 CSV whose first row names the UPN column.") from exc
+
+
+def require_roster_column(path: Path, columns: list[str], column: str, account_id: str) -> None:
+    """RosterError unless the roster CSV has the account's UPN column."""
+    if column not in columns:
+        raise RosterError(f"--roster {path}: no column named {column!r} in the first row "
+                          f"(columns: {', '.join(columns) or 'none'}).",
+                          hint=f"Name the UPN column {column!r} (account {account_id!r}, AgentList/@UpnColumn), "
+                               "optionally with an Id column.")
+
+
 @dataclass
 class CsvRoster:
     """``--roster FILE.csv``: the UPN column (and an optional ``Id`` column) from a CSV; no write-back."""
 
     path: Path
     upn_column: str
+    account_id: str = ""
 
     async def read(self) -> list[AgentRow]:
+        require_roster_column(self.path, roster_csv_columns(self.path), self.upn_column, self.account_id)
         try:
             with self.path.open(newline="", encoding="utf-8-sig") as f:
                 reader = csv.DictReader(f)
-                if reader.fieldnames is None or self.upn_column not in reader.fieldnames:
-                    raise RosterError(f"{self.path}: no column named '{self.upn_column}' (columns: "
-                                      f"{', '.join(reader.fieldnames or [])}); name the UPN column in the first row")
                 rows = []
                 for n, rec in enumerate(reader, start=1):
                     raw_id = (rec.get("Id") or rec.get("ID") or "").strip()
@@ -112,7 +131,7 @@ class AccountRuntime:
     def _roster(self, graph: GraphClient) -> tuple[RosterSource, Any]:
         acc = self.account
         if self.opts.roster_csv is not None:
-            return CsvRoster(self.opts.roster_csv, acc.upn_column), None
+            return CsvRoster(self.opts.roster_csv, acc.upn_column, acc.id), None
         if not acc.site_url:
             raise RosterError(f"account '{acc.id}' has no <AgentList SiteUrl=...>; add one or pass --roster FILE.csv")
         if acc.auth == "secret":
