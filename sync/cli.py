@@ -176,6 +176,32 @@ def _preflight(settings: Settings) -> None:
         raise UsageError(f"--out {settings.out_dir}: the folder is not writable.", hint="Choose another --out.")
 
 
+class _DirectoryBar:
+    """A cold start's directory read as a progress bar per account (a terminal only; logs get LogProgress)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("partitions, {task.fields[users]:,} users"), TimeElapsedColumn(),
+                             console=err, transient=True)
+        self._tasks: dict[str, Any] = {}
+
+    def start(self, account_id: str, partitions: int) -> None:
+        if not self._tasks:
+            self._bar.start()
+        self._tasks[account_id] = self._bar.add_task(f"directory {account_id}", total=partitions, users=0)
+
+    def advance(self, account_id: str, users: int, partitions_done: int) -> None:
+        self._bar.update(self._tasks[account_id], completed=partitions_done, users=users)
+
+    def finish(self, account_id: str, users: int, seconds: float) -> None:
+        self._bar.remove_task(self._tasks.pop(account_id))
+        if not self._tasks:
+            self._bar.stop()
+        log.info("account %s: directory read: %d users in %.1f s", account_id, users, seconds)
+
+
 @app.command()
 def run(
     config: ConfigOpt = None,
@@ -208,7 +234,8 @@ def run(
         _preflight(settings)
         from .job import run_job
 
-        report = asyncio.run(run_job(settings))
+        bar = _DirectoryBar() if err.is_terminal and settings.log_format == "text" else None
+        report = asyncio.run(run_job(settings, progress=bar))
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     raise typer.Exit(report.exit_code)

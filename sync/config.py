@@ -73,7 +73,7 @@ _SCALARS: dict[str, tuple[str | None, tuple[str, str] | None, str]] = {
     "log_format": ("PRESENCE_SYNC_LOG_FORMAT", ("MsGraphPresenceSource", "LogFormat"), "log_format"),
     "domains_refresh": (None, ("MsGraphPresenceSource", "DomainsRefresh"), "seconds"),
     "writeback_interval": (None, ("WriteBack", "Interval"), "seconds"),
-    "writeback_max_items": (None, ("WriteBack", "MaxItems"), "count"),
+    "writeback_quota": (None, ("WriteBack", "ResourceUnitsPerMinute"), "count"),
     "presence_budget_requests": (None, ("PresenceBudget", "Requests"), "count"),
     "presence_budget_window": (None, ("PresenceBudget", "Window"), "seconds"),
 }

@@ -35,7 +35,7 @@ KNOWN: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"AgentList"}),
     ),
     "AgentList": (frozenset({"SiteUrl", "List", "UpnColumn"}), frozenset()),
-    "WriteBack": (frozenset({"Interval", "MaxItems", "Availability", "Activity", "PresenceUpdated", "UpnStatus"}), frozenset()),
+    "WriteBack": (frozenset({"Interval", "ResourceUnitsPerMinute", "Availability", "Activity", "PresenceUpdated", "UpnStatus"}), frozenset()),
     "PresenceBudget": (frozenset({"Requests", "Window"}), frozenset()),
 }
 

@@ -148,41 +148,65 @@ def retrying(attempts: int = 6, deadline: float | None = None,
 
 
 class RequestBudget:
-    """At most ``limit`` request starts in any rolling ``window`` seconds, shared by all tasks.
+    """At most ``limit`` request starts in any rolling ``window`` seconds, shared by every task of an app and tenant.
 
-    A 429 pauses the whole budget until its Retry-After has elapsed, so concurrent chunks don't
-    walk into the same wall.
+    ``headroom`` keeps the pace a little under the service's limit (1,500 per 30 s for presence becomes 1,450),
+    so clock skew and another process of the same app don't tip us over. A 429 means someone else draws on the
+    same limit: the budget pauses for the Retry-After and lowers its pace by a fifth, then wins it back by a
+    tenth per quiet window. ``waited`` and ``reason`` say why callers had to wait (the cycle log shows them).
     """
 
     def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, headroom: float = 0.0) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("a request budget needs limit >= 1 and window > 0")
         self.limit = limit
         self.window = window
+        self.pace = max(1, int(limit * (1 - headroom)))  # the most we start per window
+        self._ceiling = self.pace
         self._clock = clock
         self._sleep = sleep
         self._starts: deque[float] = deque()
         self._paused_until = 0.0
+        self._last_429 = -math.inf
         self._lock = asyncio.Lock()
+        self.waited = 0.0  # seconds callers spent waiting, all told
+        self.reason = ""
 
     def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        """A 429 with Retry-After: nobody starts before it has elapsed, and the pace drops."""
+        now = self._clock()
+        self._paused_until = max(self._paused_until, now + seconds)
+        if now - self._last_429 > seconds:  # one back-off per wave of 429s, not per throttled request
+            self.pace = max(1, int(self.pace * 0.8))
+        self._last_429 = now
+        self.reason = (f"Graph answered 429 (another client of this app and tenant draws on the same limit): "
+                       f"paused {seconds:.2f}s, pace now {self.pace} per {self.window:g}s")
+
+    def _recover(self, now: float) -> None:
+        if self.pace < self._ceiling and now - self._last_429 >= self.window:
+            self.pace = min(self._ceiling, self.pace + max(1, self._ceiling // 10))
+            self._last_429 = now - self.window / 2  # the next step up comes half a window later
 
     async def acquire(self) -> None:
         async with self._lock:
+            first = None
             while True:
                 now = self._clock()
+                first = now if first is None else first
+                self._recover(now)
                 while self._starts and self._starts[0] <= now - self.window:
                     self._starts.popleft()
                 wait = self._paused_until - now
-                if len(self._starts) >= self.limit:
-                    wait = max(wait, self._starts[0] + self.window - now)
+                if len(self._starts) >= self.pace:
+                    wait = max(wait, self._starts[len(self._starts) - self.pace] + self.window - now)
+                    if wait > 0 and now >= self._paused_until:
+                        self.reason = f"{self.pace} requests per {self.window:g}s reached"
                 if wait <= 0:
                     self._starts.append(now)
+                    self.waited += now - first
                     return
                 await self._sleep(wait + 0.001)
-
 
 
 def new_async_client(trust: TrustConfig, base_url: str = "", timeout: float = 30.0,

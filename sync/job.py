@@ -14,10 +14,13 @@ import httpx
 
 from .errors import ConfigError, NeedsHumanError, TransientAuthError, UsageError
 from .http import RequestBudget, TrustConfig
+from .loops import Cadence
+from .loops.roster import DirectoryProgress
 from .models import CycleResult
-from .pipeline import Cadence
+from .outputs.folder import Outputs
+from .quota import ResourceUnitBudget
 from .runtime import AccountRuntime, RuntimeOptions
-from .scheduler import Outputs, Scheduler
+from .scheduler import Scheduler
 from .secrets import KeyStore
 from .settings import AccountConfig, Settings
 from .store import Store
@@ -34,7 +37,7 @@ class JobReport:
     outputs: Outputs
 
 
-def runtime_options(settings: Settings) -> RuntimeOptions:
+def runtime_options(settings: Settings, progress: DirectoryProgress | None = None) -> RuntimeOptions:
     return RuntimeOptions(
         state_dir=settings.state_dir,
         trust=TrustConfig(settings.ca_bundle),
@@ -42,13 +45,15 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         presence_window=settings.presence_budget_window,
         cadence=Cadence(roster_interval=settings.writeback_interval, domains_interval=settings.domains_refresh,
                         writeback_interval=settings.writeback_interval,
-                        writeback_max_items=settings.writeback_max_items,
                         # A failing chunk is retried for about two intervals, then reported stale, so one bad
                         # chunk cannot hold the schedule for long; a single --once run is more patient.
                         presence_deadline=30.0 if settings.once else max(2 * settings.interval, 5.0)),
         columns=settings.writeback_columns,
         dry_run=settings.dry_run,
         roster_csv=settings.roster_csv,
+        interval=settings.interval,
+        sharepoint_ru_per_minute=settings.writeback_quota,
+        progress=progress,
     )
 
 
@@ -58,16 +63,18 @@ def sync_http_client(trust: TrustConfig) -> httpx.Client:
 
 
 def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store: Store,
-                   sync_http: httpx.Client) -> tuple[list[AccountRuntime], list[str]]:
+                   sync_http: httpx.Client, progress: DirectoryProgress | None = None
+                   ) -> tuple[list[AccountRuntime], list[str]]:
     """One runtime per account; accounts whose setup fails are reported, the others still run."""
-    opts = runtime_options(settings)
+    opts = runtime_options(settings, progress)
     cipher = KeyStore.for_paths(settings.state_dir, settings.key_file)
     runtimes: list[AccountRuntime] = []
     failed: list[str] = []
     budgets: dict[tuple[str, str], RequestBudget] = {}
+    quotas: dict[tuple[str, str], ResourceUnitBudget] = {}
     for acc in accounts:
         try:
-            runtimes.append(AccountRuntime(acc, opts, store, cipher, sync_http, budgets))
+            runtimes.append(AccountRuntime(acc, opts, store, cipher, sync_http, budgets, quotas))
         except (NeedsHumanError, TransientAuthError) as exc:
             log.error("%s", exc)
             failed.append(acc.id)
@@ -75,7 +82,8 @@ def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store:
 
 
 @asynccontextmanager
-async def account_runtimes(settings: Settings) -> AsyncIterator[tuple[list[AccountRuntime], list[str]]]:
+async def account_runtimes(settings: Settings, progress: DirectoryProgress | None = None
+                           ) -> AsyncIterator[tuple[list[AccountRuntime], list[str]]]:
     """Check the accounts, open the store and the token client, build one runtime per active account; close
     everything afterwards. Yields the runtimes and the ids of accounts whose setup needs a human."""
     accounts = settings.active_accounts
@@ -90,7 +98,8 @@ async def account_runtimes(settings: Settings) -> AsyncIterator[tuple[list[Accou
     sync_http = sync_http_client(TrustConfig(settings.ca_bundle))
     runtimes: list[AccountRuntime] = []
     try:
-        runtimes, setup_failed = await asyncio.to_thread(build_runtimes, settings, accounts, store, sync_http)
+        runtimes, setup_failed = await asyncio.to_thread(build_runtimes, settings, accounts, store, sync_http,
+                                                         progress)
         yield runtimes, setup_failed
     finally:
         for rt in runtimes:
@@ -100,12 +109,18 @@ async def account_runtimes(settings: Settings) -> AsyncIterator[tuple[list[Accou
 
 
 async def run_job(settings: Settings, *, max_cycles: int | None = None, install_signals: bool = True,
-                  on_cycle: Callable[[int, list[CycleResult]], None] | None = None) -> JobReport:
-    """Run cycles for every active account until ``--once``/``max_cycles`` is done or a signal arrives."""
+                  on_cycle: Callable[[int, list[CycleResult]], None] | None = None,
+                  run_for: float | None = None, progress: DirectoryProgress | None = None,
+                  on_start: Callable[[Scheduler], None] | None = None) -> JobReport:
+    """Run every active account's loops until ``--once``/``max_cycles``/``run_for`` seconds or a signal."""
     outputs = Outputs(settings.out_dir)
-    async with account_runtimes(settings) as (runtimes, setup_failed):
+    async with account_runtimes(settings, progress) as (runtimes, setup_failed):
         sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once, max_cycles=max_cycles,
                           on_cycle=on_cycle)
+        if on_start is not None:
+            on_start(sched)
+        if run_for is not None:
+            asyncio.get_running_loop().call_later(run_for, sched.request_stop)
         sched.needs_human.update(setup_failed)
         loop = asyncio.get_running_loop()
         signals = (signal.SIGINT, signal.SIGTERM) if install_signals else ()

@@ -132,6 +132,7 @@ class CycleResult:
     duration_s: float = 0.0
     error: str | None = None
     needs_human: bool = False
+    note: str = ""  # why a tick was slower or partial (budget waits, 429 back-off, directory still loading)
 
 
 @dataclass(slots=True)

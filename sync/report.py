@@ -34,7 +34,9 @@ async def run_validation(settings: Settings) -> tuple[list[tuple[str, Validation
                 code = EXIT_NEEDS_HUMAN
                 continue
             try:
-                rows += [(rt.account_id, v) for v in await rt.pipeline().validate_only()]
+                loops = rt.loops()
+                await loops.domains.step()
+                rows += [(rt.account_id, v) for v in await loops.roster_loop.step()]
             except NeedsHumanError as exc:
                 log.error("%s", exc)
                 code = EXIT_NEEDS_HUMAN

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sync.models import CODES, ERROR_CODES, AgentRow, DirectoryUser, ValidationRow
 
 __all__ = [
+    "resolved_so_far",
     "DirectoryIndex",
     "Domains",
     "Validator",
@@ -154,7 +155,11 @@ class DirectoryIndex:
 
     @classmethod
     def build(cls, users: Iterable[DirectoryUser]) -> DirectoryIndex:
-        idx = cls()
+        return cls().add(users)
+
+    def add(self, users: Iterable[DirectoryUser]) -> DirectoryIndex:
+        """Index more users (a cold start adds the directory page by page); returns self."""
+        idx = self
         by_id, by_upn, mail, sip, local = idx.by_id, idx.by_upn, idx.mail, idx.sip, idx.local
         put_mail, put_sip, put_local = mail.setdefault, sip.setdefault, local.setdefault
         for user in users:
@@ -361,6 +366,29 @@ class Validator:
                 append(row)
         self._last_in, self._last_out = list(given), out
         return list(out)
+
+
+def resolved_so_far(rows: Sequence[AgentRow], domains: Domains, directory: DirectoryIndex,
+                    memo: dict[str | None, str | Verdict]) -> list[ValidationRow]:
+    """The rows whose UPN is already in a directory that is still being read, judged as the full validation
+    will judge them; the others are left out, not condemned (a cold start collects these first).
+
+    ``memo`` keeps each raw cell's normalised value, or its verdict once found, across calls.
+    """
+    out: list[ValidationRow] = []
+    by_upn = directory.by_upn
+    for r in rows:
+        raw = r.raw_upn
+        seen = memo.get(raw)
+        if seen is None:
+            seen = memo[raw] = normalize(raw)[0]
+        if isinstance(seen, str):
+            if seen not in by_upn:
+                continue
+            seen = memo[raw] = judge(raw, domains, directory)
+        if seen.user_id:
+            out.append(_row(r.item_id, raw, seen, False))
+    return out
 
 
 def validate(rows: Sequence[AgentRow], domains: Domains, directory: DirectoryIndex) -> list[ValidationRow]:

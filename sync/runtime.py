@@ -1,4 +1,4 @@
-"""Wiring for one account: token provider, Graph client and budgets, roster source, pipeline."""
+"""Wiring for one account: token provider, Graph clients and budgets, roster source, and its four loops."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from .errors import NeedsHumanError, RosterError
 from .graph.client import GraphClient
 from .graph.lists import GraphListRoster
 from .http import RequestBudget, TrustConfig, new_async_client
+from .loops import AccountLoops, Cadence, RosterSource
+from .loops.roster import DirectoryProgress
 from .models import AgentRow, WriteResult
-from .pipeline import AccountPipeline, Cadence, RosterSource
+from .quota import ResourceUnitBudget
 from .settings import AccountConfig, WriteBackColumns
 from .sharepoint import SharePointRoster
 from .store import Store
@@ -38,6 +40,9 @@ class RuntimeOptions:
     columns: WriteBackColumns = field(default_factory=WriteBackColumns)
     dry_run: bool = False
     roster_csv: Path | None = None
+    interval: float = 5.0
+    sharepoint_ru_per_minute: int = 1250
+    progress: DirectoryProgress | None = None
 
 
 def roster_csv_columns(path: Path) -> list[str]:
@@ -90,7 +95,8 @@ class AccountRuntime:
     """Everything one account needs across cycles; built once per process."""
 
     def __init__(self, account: AccountConfig, opts: RuntimeOptions, store: Store, cipher: Any,
-                 sync_http: httpx.Client, budgets: dict[tuple[str, str], RequestBudget] | None = None) -> None:
+                 sync_http: httpx.Client, budgets: dict[tuple[str, str], RequestBudget] | None = None,
+                 quotas: dict[tuple[str, str], ResourceUnitBudget] | None = None) -> None:
         self.account = account
         self.account_id: str = account.id
         self.opts = opts
@@ -98,10 +104,11 @@ class AccountRuntime:
         self.store = store
         self.auth = AccountAuth(AuthSettings.from_account(account), opts.state_dir, cipher, sync_http)
         self.login_thread: threading.Thread | None = None
-        # Graph's presence limit is per app and tenant: accounts sharing both share one budget.
+        # Graph's presence limit and SharePoint's quota are per app and tenant: accounts sharing both share them.
         self._budgets = budgets if budgets is not None else {}
-        self._pipeline: AccountPipeline | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._quotas = quotas if quotas is not None else {}
+        self._loops: AccountLoops | None = None
+        self._clients: list[httpx.AsyncClient] = []
 
     @property
     def ready(self) -> bool:
@@ -128,37 +135,45 @@ class AccountRuntime:
         self.login_thread = threading.Thread(target=poll, name=f"login-{self.account_id}", daemon=True)
         self.login_thread.start()
 
-    def _roster(self, graph: GraphClient) -> tuple[RosterSource, Any]:
+    def _roster(self, graph: GraphClient) -> RosterSource:
         acc = self.account
         if self.opts.roster_csv is not None:
-            return CsvRoster(self.opts.roster_csv, acc.upn_column, acc.id), None
+            return CsvRoster(self.opts.roster_csv, acc.upn_column, acc.id)
         if not acc.site_url:
             raise RosterError(f"account '{acc.id}' has no <AgentList SiteUrl=...>; add one or pass --roster FILE.csv")
         if acc.auth == "secret":
             # SharePoint REST refuses app-only tokens minted from a secret: use Graph's list route.
-            return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column), None
-        sp = SharePointRoster(acc.site_url, acc.list_title, acc.upn_column,
-                              self.auth.sync_token_response(self.auth.site_scopes(acc.site_url)),
-                              str(self.opts.trust.bundle_file(self.opts.state_dir)))
-        return sp, lambda: sp.requests_made
+            return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column)
+        return SharePointRoster(acc.site_url, acc.list_title, acc.upn_column,
+                                self.auth.sync_token_response(self.auth.site_scopes(acc.site_url)),
+                                str(self.opts.trust.bundle_file(self.opts.state_dir)))
 
-    def pipeline(self) -> AccountPipeline:
-        if self._pipeline is None:
+    def _graph(self, presence: bool) -> GraphClient:
+        """A Graph client of its own for the presence loop (its counters are the cycle's), one for the others."""
+        acc = self.account
+        key = (acc.client_id.lower(), acc.tenant_id.lower())
+        http = new_async_client(self.opts.trust, max_connections=64 if presence else 16)
+        self._clients.append(http)
+        budget = self._budgets.setdefault(key, RequestBudget(self.opts.presence_limit, self.opts.presence_window,
+                                                             headroom=1 / 30))
+        return GraphClient(account_id=acc.id, graph_url=acc.graph_url,
+                           token=self.auth.token_source(self.auth.graph_scopes()), http=http,
+                           budgets={"presence": budget})
+
+    def loops(self) -> AccountLoops:
+        if self._loops is None:
             acc = self.account
-            self._http = new_async_client(self.opts.trust)
-            graph = GraphClient(
-                account_id=acc.id, graph_url=acc.graph_url, token=self.auth.token_source(self.auth.graph_scopes()),
-                http=self._http,
-                budgets={"presence": self._budgets.setdefault(
-                    (acc.client_id.lower(), acc.tenant_id.lower()),
-                    RequestBudget(self.opts.presence_limit, self.opts.presence_window))},
-            )
-            roster, extra = self._roster(graph)
-            self._pipeline = AccountPipeline(
-                account_id=acc.id, graph=graph, roster=roster, store=self.store, cadence=self.opts.cadence,
+            ru = self._quotas.setdefault((acc.client_id.lower(), acc.tenant_id.lower()),
+                                         ResourceUnitBudget(self.opts.sharepoint_ru_per_minute))
+            graph = self._graph(presence=False)
+            roster = self._roster(graph)
+            self._loops = AccountLoops(
+                account_id=acc.id, presence_graph=self._graph(presence=True), graph=graph, roster=roster,
+                store=self.store, cadence=self.opts.cadence, interval=self.opts.interval, ru=ru,
                 columns=self.opts.columns, dry_run=self.opts.dry_run,
-                writeback_enabled=self.opts.roster_csv is None, extra_requests=extra)
-        return self._pipeline
+                writeback_enabled=self.opts.roster_csv is None, progress=self.opts.progress,
+                report_dry_run=self.report_dry_run)
+        return self._loops
 
     def report_dry_run(self, planned: Mapping[int, Mapping[str, str]]) -> None:
         for item_id, values in sorted(planned.items())[:50]:
@@ -168,8 +183,8 @@ class AccountRuntime:
             log.info("dry-run: account %s: ... and %d more item(s)", self.account_id, len(planned) - 50)
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-        roster = self._pipeline.roster if self._pipeline is not None else None
+        for http in self._clients:
+            await http.aclose()
+        roster = self._loops.roster_source if self._loops is not None else None
         if isinstance(roster, SharePointRoster):
             roster.close()

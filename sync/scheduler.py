@@ -1,9 +1,12 @@
-"""The every-N-seconds loop: drift-free ticks, no overlap, per-account isolation, graceful stop.
+"""The supervisor: starts each ready account's loops, restarts what a lost login stopped, stops them gracefully.
 
-Each tick runs one cycle for every ready account concurrently; a failing account is logged and
-the others carry on. A delegated account without a login logs where and with which code to log
-in (once), and joins the loop when the operator has approved the code. SIGINT/SIGTERM let the
-current cycle finish its writes, then the loop returns.
+- ``--once``: per account, one pass of each concern in order (domains, roster + directory, one presence tick,
+  write-back until every changed item is written or the deadline passes).
+- Otherwise: per account, the domains, roster, presence and write-back loops run side by side until
+  SIGINT/SIGTERM (or ``max_cycles`` presence ticks). A delegated account without a login logs where and with
+  which code to log in (once), and its loops start when the operator has approved the code.
+- Stopping: every loop finishes its current writes; after ``max_cycles`` the write-back drains what is pending.
+Accounts are isolated: a failing or throttled account never holds another one's presence ticks.
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from .errors import EXIT_NEEDS_HUMAN, EXIT_OK, EXIT_PARTIAL, NeedsHumanError, SyncError
-from .models import CycleResult, Presence, ValidationRow
-from .outputs.csv import PresenceCsv, append_history_csv, write_validation_csv
+from .loops import AccountLoops, cycle_line
+from .models import CycleResult
+from .outputs.folder import Outputs
 from .runtime import AccountRuntime
 
 __all__ = ["Outputs", "Scheduler", "cycle_line"]
@@ -28,106 +30,111 @@ __all__ = ["Outputs", "Scheduler", "cycle_line"]
 log = logging.getLogger("sync.cycle")
 
 
-def cycle_line(r: CycleResult) -> str:
-    text = (f"account {r.account_id}: agents={r.agents} valid={r.valid} resolved={r.resolved} "
-            f"presences={r.presences} changes={r.changes} requests={r.requests} 429s={r.throttled} "
-            f"duration={r.duration_s:.3f}s")
-    if r.stale:
-        text += f" stale={r.stale}"
-    if r.written_back:
-        text += f" written_back={r.written_back}"
-    return text
-
-
-@dataclass
-class Outputs:
-    """presence.csv, presence_history.csv and validation.csv in one output folder, for every account."""
-
-    out_dir: Path
-    presences: dict[str, list[Presence]] = field(default_factory=dict)
-    validation: dict[str, list[ValidationRow]] = field(default_factory=dict)
-    validation_dirty: bool = False
-    observed_at: dict[str, datetime] = field(default_factory=dict)
-    _presence_csv: PresenceCsv | None = None
-
-    @property
-    def presence_csv(self) -> Path:
-        return self.out_dir / "presence.csv"
-
-    @property
-    def history_csv(self) -> Path:
-        return self.out_dir / "presence_history.csv"
-
-    @property
-    def validation_csv(self) -> Path:
-        return self.out_dir / "validation.csv"
-
-    def write_validation(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        rows = [(acc, v) for acc in sorted(self.validation) for v in self.validation[acc]]
-        write_validation_csv(self.validation_csv, rows)
-        self.validation_dirty = False
-
-    def write_presence(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        if self._presence_csv is None:
-            self._presence_csv = PresenceCsv(self.presence_csv)
-        self._presence_csv.write([p for acc in sorted(self.presences) for p in self.presences[acc]],
-                                 self.observed_at)
-
-
 class Scheduler:
     def __init__(self, runtimes: Sequence[AccountRuntime], outputs: Outputs, *, interval: float,
-                 once: bool, max_cycles: int | None = None,
-                 clock: Callable[[], float] = time.monotonic,
+                 once: bool, max_cycles: int | None = None, writeback_deadline: float = 300.0,
                  on_cycle: Callable[[int, list[CycleResult]], None] | None = None) -> None:
         self.runtimes = list(runtimes)
         self.outputs = outputs
         self.interval = interval
         self.once = once
         self.max_cycles = 1 if once else max_cycles
-        self._clock = clock
-        self.on_cycle = on_cycle  # called after every tick's writes (metrics, benchmarks)
+        self.writeback_deadline = writeback_deadline
+        self.on_cycle = on_cycle  # called after every presence tick's writes (metrics, benchmarks)
         self.stop = asyncio.Event()
         self._stop_flag = threading.Event()  # seen by device-login threads
-        self.cycles = 0
+        self.ticks: dict[str, int] = {}
         self.failed_accounts: set[str] = set()
         self.needs_human: set[str] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._gc_frozen = False
+
+    @property
+    def cycles(self) -> int:
+        return max(self.ticks.values(), default=0)
 
     def request_stop(self) -> None:
         self.stop.set()
         self._stop_flag.set()
 
-    async def _cycle_one(self, rt: AccountRuntime, final: bool) -> CycleResult | None:
+    def _cycle_done(self, rt: AccountRuntime, result: CycleResult) -> None:
+        """After each presence tick's writes (in the tick's worker thread)."""
+        self.ticks[rt.account_id] = self.ticks.get(rt.account_id, 0) + 1
+        if result.error:
+            self.failed_accounts.add(rt.account_id)
+        if self.on_cycle is not None:
+            self.on_cycle(self.cycles, [result])
+
+    def _loops(self, rt: AccountRuntime) -> AccountLoops:
+        loops = rt.loops()
+        presence = loops.attach(self.outputs)
+        presence.on_cycle = lambda r: self._cycle_done(rt, r)
+        return loops
+
+    # --- --once ------------------------------------------------------------------------------------------------
+
+    async def _once(self, rt: AccountRuntime) -> None:
+        loops = self._loops(rt)
+        await loops.domains.step()
+        await loops.roster_loop.step()
+        assert loops.presence is not None
+        await loops.presence.tick()
+        await loops.presence.flush()
+        if loops.writeback_enabled:
+            await self._drain(loops)
+
+    async def _drain(self, loops: AccountLoops) -> None:
+        r = await loops.writeback.drain(time.monotonic() + self.writeback_deadline)
+        if r.left or r.failed:
+            self.failed_accounts.add(loops.account_id)
+            log.warning("account %s: write-back stopped with %d item(s) unwritten", loops.account_id,
+                        r.left + len(r.failed))
+
+    # --- the loops ---------------------------------------------------------------------------------------------
+
+    async def _account(self, rt: AccountRuntime) -> None:
+        loops = self._loops(rt)
+        stop = asyncio.Event()
+        assert loops.presence is not None
+        presence = asyncio.ensure_future(loops.presence.run(stop, self.max_cycles))
+        slow: list[asyncio.Task[Any]] = [asyncio.ensure_future(c) for c in (
+            loops.domains.run(stop), loops.roster_loop.run(stop),
+            *([loops.writeback.run(stop)] if loops.writeback_enabled else []))]
+        halt = asyncio.ensure_future(self.stop.wait())
         try:
-            out = await rt.pipeline().run_cycle(force_refresh=self.cycles == 0, final=final)
+            pending = {presence, halt, *slow}
+            while presence not in pending or halt in pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done & {presence, *slow}:
+                    if t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
+                if presence in done or halt in done:
+                    break
+        finally:
+            stop.set()  # every loop finishes its current writes
+            halt.cancel()
+            await asyncio.gather(presence, *slow, return_exceptions=True)
+        if not self.stop.is_set() and loops.writeback_enabled:
+            await self._drain(loops)  # max_cycles reached: what changed is written before the job ends
+
+    async def _guard(self, rt: AccountRuntime, body: Callable[[AccountRuntime], Coroutine[Any, Any, None]]) -> None:
+        """Run one account; map its failure to the exit code without touching the other accounts."""
+        try:
+            await body(rt)
         except NeedsHumanError as exc:
             if rt.account_id not in self.needs_human:
                 log.error("%s", exc)
             self.needs_human.add(rt.account_id)
             if rt.account.auth == "device":
-                rt.auth.forget_login()  # the next tick starts a device login and logs its code
-            return None
+                rt.auth.forget_login()  # the next check starts a device login and logs its code
         except (SyncError, OSError) as exc:
             log.error("account %s: cycle failed: %s", rt.account_id, exc)
             self.failed_accounts.add(rt.account_id)
-            return None
-        self.needs_human.discard(rt.account_id)
-        r = out.result
-        self.outputs.presences[rt.account_id] = out.presences
-        self.outputs.observed_at[rt.account_id] = out.observed_at
-        if out.validation_changed:
-            self.outputs.validation[rt.account_id] = out.validation
-            self.outputs.validation_dirty = True
-        if out.changes:
-            append_history_csv(self.outputs.history_csv, out.changes)
-        if out.planned_writes and rt.dry_run:
-            rt.report_dry_run(out.planned_writes)
-        if r.error:
+        else:
+            if not self.once:
+                self.needs_human.discard(rt.account_id)
+        if rt.loops().state.failures:
             self.failed_accounts.add(rt.account_id)
-            log.warning("account %s: %s", rt.account_id, r.error)
-        log.info("%s", cycle_line(r))
-        return r
 
     def _start_logins(self) -> None:
         for rt in self.runtimes:
@@ -139,49 +146,44 @@ class Scheduler:
                 log.error("%s", exc)
             self.needs_human.add(rt.account_id)
 
+    def _start_ready(self) -> None:
+        for rt in self.runtimes:
+            task = self._tasks.get(rt.account_id)
+            if rt.ready and (task is None or (task.done() and rt.account_id in self.needs_human)):
+                self.needs_human.discard(rt.account_id)
+                self._tasks[rt.account_id] = asyncio.ensure_future(self._guard(rt, self._account))
+
     async def run(self) -> int:
         self.outputs.out_dir.mkdir(parents=True, exist_ok=True)
         self._start_logins()
-        start = self._clock()
-        tick = 0
+        if self.once:
+            await asyncio.gather(*(self._guard(rt, self._once) for rt in self.runtimes if rt.ready))
+            return self.exit_code()
         while True:
-            if tick:
-                self._start_logins()  # device logins that expired or were lost since the last tick
-            ready = [rt for rt in self.runtimes if rt.ready]
-            final = self.max_cycles is not None and self.cycles + 1 >= self.max_cycles
-            results = await asyncio.gather(*(self._cycle_one(rt, final) for rt in ready))
-            self.cycles += 1
-            if self.cycles == 1:
-                # The first cycle built what lives for the whole run (roster, directory index, snapshot):
-                # move it out of the collector's way so later cycles don't pay for rescanning it.
-                gc.collect()
-                gc.freeze()
-                # Each cycle allocates ~10 objects per agent (the JSON replies) that die young; collect them
-                # in larger batches instead of every 700 allocations.
-                gc.set_threshold(50_000, 20, 20)
-            if any(r is not None for r in results):
-                self.outputs.write_presence()
-            if self.outputs.validation_dirty:
-                self.outputs.write_validation()
-            if self.on_cycle is not None:
-                self.on_cycle(self.cycles, [r for r in results if r is not None])
-            if final or self.stop.is_set():
+            self._start_ready()
+            self._freeze_gc()
+            running = [t for t in self._tasks.values() if not t.done()]
+            waiting = [rt for rt in self.runtimes if not rt.ready]
+            if not running and (not waiting or self.max_cycles is not None) or self.stop.is_set():
                 break
-            tick += 1
-            # Drift-free: the n-th cycle starts at start + n*interval; a slow cycle skips missed ticks.
-            now = self._clock()
-            next_at = start + tick * self.interval
-            if next_at < now:
-                tick = int((now - start) // self.interval) + 1
-                next_at = start + tick * self.interval
-            try:
-                await asyncio.wait_for(self.stop.wait(), timeout=max(0.0, next_at - self._clock()))
-                break
-            except TimeoutError:
-                pass
+            halt = asyncio.ensure_future(self.stop.wait())
+            await asyncio.wait({halt, *running}, timeout=max(self.interval, 0.5),
+                               return_when=asyncio.FIRST_COMPLETED)
+            halt.cancel()
+            self._start_logins()  # device logins that expired or were lost since
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         if self.stop.is_set():
-            return EXIT_OK  # asked to stop: the current cycle finished its writes
+            return EXIT_OK  # asked to stop: every loop finished its current writes
         return self.exit_code()
+
+    def _freeze_gc(self) -> None:
+        """Once the first ticks built what lives for the whole run (roster, directory index, snapshot), move it
+        out of the collector's way, and collect the ticks' short-lived JSON in larger batches."""
+        if not self._gc_frozen and self.cycles >= 1:
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 20)
+            self._gc_frozen = True
 
     def exit_code(self) -> int:
         if self.needs_human:

@@ -159,7 +159,9 @@ class Settings:
     ca_bundle: Path | None = None
     roster_csv: Path | None = None
     writeback_interval: float = 60.0
-    writeback_max_items: int = 600  # items written back per tick; the rest follow at the next ticks
+    # SharePoint's quota per app and tenant, in resource units per minute: 1,250 up to 1,000 licences, then
+    # 2,500 / 3,750 / 5,000 / 6,250 by licence band. An item update costs 2.
+    writeback_quota: int = 1250
     domains_refresh: float = 300.0
     presence_budget_requests: int = 1500
     presence_budget_window: float = 30.0

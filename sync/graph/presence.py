@@ -1,8 +1,9 @@
-"""Presence for many users at once: getPresencesByUserId in chunks of at most 650 ids, concurrently.
+"""Presence for many users at once: getPresencesByUserId in chunks of at most 650 ids, all sent at once.
 
-Every chunk goes through the account's presence budget (1,500 requests per 30 s per app and
-tenant by default), honours Retry-After, and is retried on transient failures. A chunk that
-still fails is reported back, so its agents are marked stale; it never fails the whole cycle.
+Exactly ceil(ids / 650) calls per round. Every chunk goes through the app's presence budget (1,500 requests
+per 30 s per app and tenant, paced at 1,450), which alone decides how many are in flight; Retry-After is
+honoured and transient failures are retried. A chunk that still fails is reported back, so its agents are
+marked stale; it never fails the whole round.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ async def _chunk(client: GraphClient, ids: Sequence[str], deadline: float | None
 
 
 async def fetch_presences(client: GraphClient, user_ids: Sequence[str], *, chunk_size: int = MAX_IDS_PER_CALL,
-                          concurrency: int = 8, deadline: float | None = None) -> PresenceResult:
-    """Presence of every id; ids are de-duplicated, chunks run ``concurrency`` at a time."""
+                          concurrency: int | None = None, deadline: float | None = None) -> PresenceResult:
+    """Presence of every id; ids are de-duplicated; chunks run ``concurrency`` at a time (None: all at once)."""
     if not 1 <= chunk_size <= MAX_IDS_PER_CALL:
         raise ValueError(f"chunk_size must be 1..{MAX_IDS_PER_CALL}")
     unique = list(dict.fromkeys(user_ids))
     chunks = [unique[i:i + chunk_size] for i in range(0, len(unique), chunk_size)]
     result = PresenceResult()
-    gate = asyncio.Semaphore(concurrency)
+    gate = asyncio.Semaphore(concurrency or max(1, len(chunks)))
 
     async def run(chunk: list[str]) -> None:
         async with gate:

@@ -8,7 +8,7 @@
     └── items       validation, writeback         save_validation, load_validation,
                                                   writeback_pending, mark_written, reset_writeback
 
-One Store (one connection) per process; it is not meant for concurrent use from several threads. Whatever
+One Store (one connection) per process; a lock makes its use from the loops' worker threads serial. Whatever
 a cycle compares against is held in memory after its first load, so the store reads SQLite once per
 account and afterwards only writes what changed, batched in one transaction. Every failure is a StoreError.
 Timestamps are stored as fixed-width UTC text ("2026-11-27T06:30:00.123456Z"), which sorts by time.
@@ -17,6 +17,7 @@ Timestamps are stored as fixed-width UTC text ("2026-11-27T06:30:00.123456Z"), w
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from types import TracebackType
 
@@ -34,6 +35,7 @@ class Store(DirectoryTables, PresenceTables, ItemTables):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._conn = connect(self.path)
+        self._lock = threading.RLock()
         self._dir_versions = {}
         self._snapshots = {}
         self._snapshot_versions = {}

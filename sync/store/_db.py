@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -135,10 +136,18 @@ class TableBase:
     """What the table mixins share: the connection and one way to run a write transaction."""
 
     _conn: sqlite3.Connection
+    # The loops write from worker threads; one lock keeps the shared connection's use serial. Writers keep
+    # their transactions short (large writes are chunked), so nobody waits long.
+    _lock: threading.RLock
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
         """One write transaction; any SQLite failure rolls back and becomes a StoreError naming `what`."""
+        with self._lock, self._tx_unlocked(what) as conn:
+            yield conn
+
+    @contextmanager
+    def _tx_unlocked(self, what: str) -> Iterator[sqlite3.Connection]:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -155,6 +164,7 @@ class TableBase:
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
         try:
-            return self._conn.execute(sql, params).fetchall()
+            with self._lock:
+                return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"store: query failed: {exc}") from exc

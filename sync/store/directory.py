@@ -43,10 +43,12 @@ class DirectoryTables(TableBase):
             )
             for u in users
         ]
-        if rows:
+        # Short transactions: a 100,000-user first read must not hold the store from the presence loop's writes.
+        for i in range(0, len(rows), 5000):
             with self._tx("saving directory users") as c:
-                c.executemany(_UPSERT, rows)
-                self._bump(c, account_id)
+                c.executemany(_UPSERT, rows[i:i + 5000])
+                if i + 5000 >= len(rows):
+                    self._bump(c, account_id)
         return len(rows)
 
     def delete_users(self, account_id: str, ids: Iterable[str]) -> int:

@@ -1,0 +1,208 @@
+"""The presence loop: every ``interval`` seconds, presence for the current targets, nothing else in the way.
+
+A tick takes the Targets snapshot that is current when it starts, sends all of its getPresencesByUserId
+chunks at once (paced only by the app's presence budget), turns the replies into Presence rows, and hands
+the store diff and the CSV writes to a worker thread. It never waits for the roster, the directory, the
+domains or the write-back: those publish new snapshots when they are ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ..graph.client import GraphClient
+from ..graph.presence import fetch_presences
+from ..models import CycleResult, DirectoryUser, Presence, ValidationRow
+from ..outputs.folder import Outputs
+from ..store import Store
+from .state import AccountState, Targets
+from .ticker import Ticker
+
+__all__ = ["PresenceLoop", "cycle_line"]
+
+log = logging.getLogger("sync.cycle")
+
+_UNKNOWN: dict[str, Any] = {"availability": "PresenceUnknown", "activity": "PresenceUnknown"}
+
+
+def cycle_line(r: CycleResult) -> str:
+    """The one INFO line per tick and account."""
+    text = (f"account {r.account_id}: agents={r.agents} valid={r.valid} resolved={r.resolved} "
+            f"presences={r.presences} changes={r.changes} requests={r.requests} 429s={r.throttled} "
+            f"duration={r.duration_s:.3f}s")
+    if r.stale:
+        text += f" stale={r.stale}"
+    if r.written_back:
+        text += f" written_back={r.written_back}"
+    if r.note:
+        text += f" ({r.note})"
+    return text
+
+
+def _text(msg: Any) -> str:
+    if isinstance(msg, dict):
+        inner = msg.get("message")
+        if isinstance(inner, dict):
+            return str(inner.get("content") or "")
+    return ""
+
+
+class PresenceLoop:
+    """Presence of one account's agents on a drift-free schedule."""
+
+    def __init__(self, state: AccountState, graph: GraphClient, store: Store, outputs: Outputs, *,
+                 interval: float, deadline: float, display_names: Callable[[], Mapping[str, DirectoryUser]],
+                 on_cycle: Callable[[CycleResult], None] | None = None) -> None:
+        self.state = state
+        self.graph = graph
+        self.store = store
+        self.outputs = outputs
+        self.interval = interval
+        self.deadline = deadline  # seconds a failing chunk is retried before its agents go stale
+        self.display_names = display_names
+        self.on_cycle = on_cycle
+        self.ticks = 0
+        self._last: dict[int, Presence] = {}  # by Agent-list item id
+        self._stored_since: dict[str, tuple[str, str, datetime]] | None = None  # from the store (restart)
+        self._pending_io: asyncio.Task[None] | None = None
+
+    async def run(self, stop: asyncio.Event, max_ticks: int | None = None) -> None:
+        """Ticks until ``stop`` (or ``max_ticks``); the first waits for the first Targets."""
+        ready = asyncio.ensure_future(self.state.targets_ready.wait())
+        halt = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({ready, halt}, return_when=asyncio.FIRST_COMPLETED)
+        for f in (ready, halt):
+            f.cancel()
+        ticker = Ticker(self.interval, stop)
+        while (max_ticks is None or self.ticks < max_ticks) and await ticker.next():
+            await self.tick()
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait for the last tick's store and CSV writes."""
+        if self._pending_io is not None:
+            await self._pending_io
+            self._pending_io = None
+
+    async def tick(self) -> CycleResult:
+        t0 = time.perf_counter()
+        targets = self.state.targets
+        result = CycleResult(account_id=self.state.account_id, started_at=datetime.now(UTC))
+        req0, thr0 = self.graph.counters.snapshot()
+        budget = self.graph.budgets.get("presence")
+        waited0 = budget.waited if budget is not None else 0.0
+        fetched = await fetch_presences(self.graph, targets.user_ids, deadline=self.deadline)
+        observed = datetime.now(UTC)
+        presences, created = self._presences(targets.rows, fetched.by_id, fetched.failed_ids, observed)
+        per_user = list({p.user_id: p for p in created}.values()) if targets.shared_users else created
+        req1, thr1 = self.graph.counters.snapshot()
+        result.agents, result.valid, result.resolved = targets.agents, targets.valid, len(targets.rows)
+        result.stale = sum(1 for p in presences if p.stale) if fetched.failed_ids else 0
+        result.presences = len(presences) - result.stale
+        result.requests, result.throttled = req1 - req0, thr1 - thr0
+        result.note = self._note(targets, budget, waited0)
+        if fetched.failed_ids:
+            result.error = f"{len(fetched.failed_ids)} agent(s) stale: " + "; ".join(fetched.errors[:3])
+        self.state.presences = tuple(presences)
+        self.state.observed_at = observed
+        self.ticks += 1
+        # The diff, the history and the CSVs go to a worker thread; the next tick waits only if they overran.
+        await self.flush()
+        self._pending_io = asyncio.ensure_future(
+            asyncio.to_thread(self._persist, per_user, presences, observed, result, t0))
+        if self.ticks == 1:
+            await self.flush()  # the first tick's files exist before anyone looks
+        return result
+
+    def _note(self, targets: Targets, budget: Any, waited0: float) -> str:
+        notes = []
+        if not targets.complete:
+            notes.append("directory still loading: agents resolved so far")
+        if budget is not None and budget.waited - waited0 > 0.05:
+            notes.append(f"waited {budget.waited - waited0:.2f}s for the presence budget: {budget.reason}")
+        return "; ".join(notes)
+
+    def _persist(self, per_user: list[Presence], presences: list[Presence], observed: datetime,
+                 result: CycleResult, t0: float) -> None:
+        changes = self.store.apply_presences(self.state.account_id, per_user)
+        result.changes = sum(1 for c in changes if c.from_availability or c.from_activity)  # not first sightings
+        result.duration_s = time.perf_counter() - t0
+        self.outputs.tick(self.state.account_id, presences, observed, changes)
+        self.store.record_cycle(result)
+        log.info("%s", cycle_line(result))
+        if result.error:
+            log.warning("account %s: %s", result.account_id, result.error)
+        if self.on_cycle is not None:
+            self.on_cycle(result)
+
+    def _presences(self, targets: Sequence[ValidationRow], by_id: Mapping[str, dict[str, Any]],
+                   failed: set[str], observed: datetime) -> tuple[list[Presence], list[Presence]]:
+        """One Presence per target, and those built this tick (the others are last tick's objects).
+
+        ``observed_at`` is when the agent's current state was first seen (what write-back calls PresenceUpdated).
+        An unchanged presence (same ``sequenceNumber``) reuses last tick's object, so the hot path costs two dict
+        lookups and a string compare per agent. Failed chunks repeat the last known values, marked stale.
+        """
+        out: list[Presence] = []
+        created: list[Presence] = []
+        append = out.append
+        last, acc = self._last, self.state.account_id
+        names: Mapping[str, DirectoryUser] | None = None
+        if self._stored_since is None:  # after a restart, "since" comes from the stored history
+            self._stored_since = {c.user_id: (c.to_availability, c.to_activity, c.changed_at)
+                                  for c in self.store.snapshots([acc])}
+        stored = self._stored_since
+        item_of, last_of = by_id.get, last.get
+        for v in targets:
+            uid = v.user_id or ""
+            item = item_of(uid)
+            prev = last_of(v.item_id)
+            if prev is not None:
+                if prev.user_id != uid or prev.upn != v.normalized_upn:
+                    prev = None  # the item now names another user
+                elif item is not None and not prev.stale:
+                    seq = item.get("sequenceNumber")
+                    if seq and seq == prev.sequence_number:
+                        append(prev)  # unchanged: last tick's object
+                        continue
+            if names is None:
+                names = self.display_names()
+            if item is None:
+                if uid in failed:
+                    append(self._stale(v, uid, prev, observed, names))
+                    continue
+                item = _UNKNOWN  # Graph left the id out: it has no presence to report
+            seq = item.get("sequenceNumber") or ""
+            avail = str(item.get("availability") or "PresenceUnknown")
+            act = str(item.get("activity") or "PresenceUnknown")
+            if prev is not None and not prev.stale:
+                since = prev.observed_at if (prev.availability, prev.activity) == (avail, act) else observed
+            else:
+                known = stored.get(uid)
+                since = known[2] if known and known[:2] == (avail, act) else observed
+            ooo = item.get("outOfOfficeSettings") or {}
+            u = names.get(uid)
+            p = Presence(acc, v.item_id, v.normalized_upn, uid, u.display_name if u else "", avail, act,
+                         _text(item.get("statusMessage")), bool(ooo.get("isOutOfOffice")), since,
+                         sequence_number=str(seq))
+            last[v.item_id] = p
+            append(p)
+            created.append(p)
+        return out, created
+
+    def _stale(self, v: ValidationRow, uid: str, prev: Presence | None, observed: datetime,
+               names: Mapping[str, DirectoryUser]) -> Presence:
+        """The last known state of an agent whose chunk failed (from memory, else from the store)."""
+        if prev is not None:
+            return replace(prev, stale=True) if not prev.stale else prev
+        _, avail, act, msg, ooo = self.store.snapshot(self.state.account_id).get(uid) or (uid, "", "", "", False)
+        known = (self._stored_since or {}).get(uid)
+        u = names.get(uid)
+        return Presence(self.state.account_id, v.item_id, v.normalized_upn, uid, u.display_name if u else "", avail,
+                        act, msg, ooo, known[2] if known else observed, stale=True)

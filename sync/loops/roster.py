@@ -1,0 +1,314 @@
+"""The roster loop: the Agent list and the directory, validated, published as the presence loop's Targets.
+
+Every ``interval`` seconds (and when the domains change) it re-reads the Agent list and, beside it, the
+directory changes since the last deltaLink; validates every cell; looks up UPNs still missing from the cache;
+saves the verdicts and publishes a new Targets snapshot. Heavy work (SQLite, index builds, validation) runs in
+worker threads, so the presence loop on the event loop keeps its schedule.
+
+Cold start (no deltaLink yet): a delta cursor is opened first (``$deltatoken=latest``), then the Agent list
+and the whole directory are read at once, the directory in parallel UPN-range partitions. While pages
+arrive, agents whose UPN is already known are published (``Targets.complete`` False), so presence starts
+within seconds; the full verdicts follow when the read is done, and the cursor catches what changed meanwhile.
+A restart with a cache publishes the stored verdicts at once and refreshes them in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from ..errors import GraphError, PermanentGraphError, RosterError
+from ..graph.client import GraphClient
+from ..graph.directory import (
+    UPN_PARTITIONS,
+    DeltaResult,
+    follow_delta,
+    lookup_users,
+    open_delta_cursor,
+    read_all_users,
+    same_endpoint,
+)
+from ..models import AgentRow, DirectoryUser, ValidationRow, WriteResult
+from ..outputs.folder import Outputs
+from ..roster import DirectoryIndex, Validator, Verdict, normalize, resolved_so_far
+from ..store import Store
+from .state import AccountState, Targets
+
+__all__ = ["DirectoryProgress", "LogProgress", "RosterLoop", "RosterSource"]
+
+log = logging.getLogger(__name__)
+
+
+class RosterSource(Protocol):
+    async def read(self) -> list[AgentRow]: ...
+    async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult: ...
+
+
+class DirectoryProgress(Protocol):
+    """Where a cold start reports how far the directory read has come (a bar on a terminal, else log lines)."""
+
+    def start(self, account_id: str, partitions: int) -> None: ...
+    def advance(self, account_id: str, users: int, partitions_done: int) -> None: ...
+    def finish(self, account_id: str, users: int, seconds: float) -> None: ...
+
+
+class LogProgress:
+    """Progress as INFO lines, at most one every ``every`` seconds per account."""
+
+    def __init__(self, every: float = 2.0) -> None:
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._total: dict[str, int] = {}
+
+    def start(self, account_id: str, partitions: int) -> None:
+        self._total[account_id] = partitions
+        self._last[account_id] = time.monotonic()
+        log.info("account %s: reading the directory (%d partitions in parallel)", account_id, partitions)
+
+    def advance(self, account_id: str, users: int, partitions_done: int) -> None:
+        now = time.monotonic()
+        if now - self._last.get(account_id, 0.0) >= self.every:
+            self._last[account_id] = now
+            log.info("account %s: directory %d users read, %d/%d partitions done", account_id, users,
+                     partitions_done, self._total.get(account_id, 0))
+
+    def finish(self, account_id: str, users: int, seconds: float) -> None:
+        log.info("account %s: directory read: %d users in %.1f s", account_id, users, seconds)
+
+
+class RosterLoop:
+    def __init__(self, state: AccountState, graph: GraphClient, roster: RosterSource, store: Store,
+                 outputs: Outputs | None, *, interval: float, lookup_limit: int = 400,
+                 progress: DirectoryProgress | None = None, partial_every: float = 1.0) -> None:
+        self.state = state
+        self.graph = graph
+        self.roster = roster
+        self.store = store
+        self.outputs = outputs
+        self.interval = interval
+        self.lookup_limit = lookup_limit
+        self.progress = progress or LogProgress()
+        self.partial_every = partial_every
+        self.rows: list[AgentRow] = []
+        self.index: DirectoryIndex | None = None
+        self._index_version = -1
+        self._validator: Validator | None = None
+        self._validator_key = (-1, -1)
+        self._looked_up: set[str] = set()
+        self._version = 0
+
+    @property
+    def account_id(self) -> str:
+        return self.state.account_id
+
+    def users_by_id(self) -> Mapping[str, DirectoryUser]:
+        """The directory by user id (display names for presence rows), as far as it is known."""
+        return self.index.by_id if self.index is not None else {}
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.publish_stored()
+        start = time.monotonic()
+        n = 0
+        while not stop.is_set():
+            try:
+                await self.step()
+            except (GraphError, RosterError) as exc:
+                self.state.note_failure(f"Agent list or directory refresh failed (retried in "
+                                        f"{self.interval:g} s): {exc}")
+            n += 1
+            due = start + n * self.interval
+            while time.monotonic() < due:
+                waiter = asyncio.ensure_future(self.state.domains_changed.wait())
+                halt = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, halt}, timeout=due - time.monotonic(),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                halt.cancel()
+                if stop.is_set():
+                    return
+                if self.state.domains_changed.is_set():
+                    self.state.domains_changed.clear()
+                    await self.revalidate()
+            if time.monotonic() - due > self.interval:  # a slow step: carry on from now
+                start, n = time.monotonic(), 0
+
+    def publish_stored(self) -> None:
+        """After a restart, the stored verdicts are the targets until the first refresh is done."""
+        if self.state.targets_ready.is_set() or self.store.get_delta_link(self.account_id) is None:
+            return
+        stored = self.store.load_validation(self.account_id)
+        if stored:
+            self._version += 1
+            self.state.publish_targets(Targets.of(stored, version=self._version))
+
+    async def step(self) -> list[ValidationRow]:
+        """One refresh: Agent list + directory, validation, lookups, published."""
+        if not self.state.domains_ready.is_set():
+            await self.state.domains_ready.wait()
+        link = self.store.get_delta_link(self.account_id)
+        if link and not same_endpoint(self.graph, link):
+            log.info("account %s: the saved delta link is for another Graph endpoint; re-reading the directory",
+                     self.account_id)
+            link = None
+        changed = False
+        if link:
+            rows, delta = await asyncio.gather(self._read_roster(), self._follow(link))
+            changed = delta is None or await asyncio.to_thread(self._apply_delta, delta)
+            if delta is None:
+                rows = await self._cold_start(rows)
+        else:
+            rows = await self._cold_start(None)
+        if changed or self.index is None:
+            await self._load_index()
+        return await self.revalidate(rows, lookups=True)
+
+    async def revalidate(self, rows: list[AgentRow] | None = None, lookups: bool = False) -> list[ValidationRow]:
+        """Validate the roster against the current domains and directory, and publish the result."""
+        if rows is not None:
+            self.rows = rows
+        validation = await asyncio.to_thread(self._validator_for().validate, self.rows)
+        if lookups and await self._resolve_missing(validation):
+            await self._load_index()
+            validation = await asyncio.to_thread(self._validator_for().validate, self.rows)
+        await self._publish(validation)
+        return validation
+
+    # --- reading -----------------------------------------------------------------------------------------------
+
+    async def _read_roster(self) -> list[AgentRow]:
+        try:
+            return await self.roster.read()
+        except GraphError as exc:
+            if not self.rows:
+                raise RosterError(f"the Agent list could not be read: {exc}") from exc
+            log.warning("account %s: Agent list re-read failed, using the last copy: %s", self.account_id, exc)
+            return self.rows
+
+    async def _follow(self, link: str) -> DeltaResult | None:
+        """The changes since ``link``; None when Graph no longer knows the token (a full read follows)."""
+        try:
+            return await follow_delta(self.graph, link)
+        except PermanentGraphError as exc:
+            if exc.status in (400, 410) or "syncState" in (exc.code or ""):
+                log.warning("account %s: delta token rejected (%s); re-reading the whole directory",
+                            self.account_id, exc.code or exc.status)
+                return None
+            raise
+
+    def _apply_delta(self, delta: DeltaResult) -> bool:
+        """Store the changes (worker thread); True when the directory changed."""
+        acc = self.account_id
+        if delta.upserts:
+            self.store.upsert_users(acc, delta.upserts)
+        if delta.removed:
+            self.store.delete_users(acc, delta.removed)
+        self.store.set_delta_link(acc, delta.delta_link)
+        return bool(delta.upserts or delta.removed)
+
+    async def _cold_start(self, rows: list[AgentRow] | None) -> list[AgentRow]:
+        """The whole directory from scratch, beside the Agent list; agents are published as they resolve."""
+        t0 = time.monotonic()
+        acc = self.account_id
+        cursor = await open_delta_cursor(self.graph)  # first, so nothing that changes during the read is lost
+        roster_task = asyncio.ensure_future(self._read_roster()) if rows is None else None
+        index = DirectoryIndex()
+        self.index, self._validator = index, None
+        memo: dict[str | None, str | Verdict] = {}
+        seen = {"users": 0, "partitions": 0}
+        published = [0.0]
+
+        def on_page(users: list[DirectoryUser], last: bool) -> None:
+            index.add(users)
+            seen["users"] += len(users)
+            seen["partitions"] += last
+            self.progress.advance(acc, seen["users"], seen["partitions"])
+            ready = rows
+            if ready is None and roster_task is not None and roster_task.done() and not roster_task.exception():
+                ready = roster_task.result()
+            if ready is not None and time.monotonic() - published[0] >= self.partial_every:
+                published[0] = time.monotonic()
+                self._publish_partial(ready, index, memo)
+
+        self.progress.start(acc, UPN_PARTITIONS)
+        users = await read_all_users(self.graph, on_page=on_page)
+        if roster_task is not None:
+            rows = await roster_task
+        assert rows is not None
+        self.progress.finish(acc, len(users), time.monotonic() - t0)
+        await asyncio.to_thread(self._save_directory, users, cursor)
+        self._index_version = self.store.directory_version(acc)
+        caught_up = await self._follow(cursor)  # what changed while we read
+        if caught_up is not None and await asyncio.to_thread(self._apply_delta, caught_up):
+            self._index_version = -1  # rebuilt from the store by the caller
+        return rows
+
+    def _save_directory(self, users: list[DirectoryUser], cursor: str) -> None:
+        self.store.reset_directory(self.account_id)
+        self.store.upsert_users(self.account_id, users)
+        self.store.set_delta_link(self.account_id, cursor)
+
+    def _publish_partial(self, rows: Sequence[AgentRow], index: DirectoryIndex,
+                         memo: dict[str | None, str | Verdict]) -> None:
+        if self.state.domains is None or (self.state.targets_ready.is_set() and self.state.targets.complete):
+            return
+        found = resolved_so_far(rows, self.state.domains, index, memo)
+        self._version += 1
+        self.state.publish_targets(replace(Targets.of(found, complete=False, version=self._version),
+                                           agents=len(rows)))
+
+    async def _load_index(self) -> None:
+        version = self.store.directory_version(self.account_id)
+        if self.index is not None and version == self._index_version:
+            return
+
+        def build() -> DirectoryIndex:
+            return DirectoryIndex.build(self.store.load_directory(self.account_id))
+        self.index = await asyncio.to_thread(build)
+        self._index_version = version
+        self._validator = None
+
+    def _validator_for(self) -> Validator:
+        assert self.state.domains is not None and self.index is not None
+        key = (self.state.domains_version, self._index_version)
+        if self._validator is None or key != self._validator_key:
+            self._validator = Validator(self.state.domains, self.index)
+            self._validator_key = key
+        return self._validator
+
+    async def _resolve_missing(self, rows: Sequence[ValidationRow]) -> bool:
+        """Look up NOT_FOUND UPNs that may be newer than the cache; True when the cache grew."""
+        missing: list[str] = []
+        for r in rows:
+            if "NOT_FOUND" in r.codes:
+                value = normalize(r.raw_upn)[0]
+                if value and value not in self._looked_up:
+                    missing.append(value)
+        missing = list(dict.fromkeys(missing))[: self.lookup_limit]
+        if not missing:
+            return False
+        self._looked_up.update(missing)
+        found = await lookup_users(self.graph, missing)
+        users = [u for u in found.values() if u is not None]
+        if users:
+            await asyncio.to_thread(self.store.upsert_users, self.account_id, users)
+        return bool(users)
+
+    async def _publish(self, validation: list[ValidationRow]) -> None:
+        if validation != list(self.state.validation) or not self.state.targets.complete:
+            self._version += 1
+            self.state.publish_targets(Targets.of(validation, version=self._version))
+            self.state.validation = tuple(validation)
+            await asyncio.to_thread(self._save_validation, validation)
+        elif not self.state.targets_ready.is_set():
+            self.state.publish_targets(self.state.targets)
+
+    def _save_validation(self, validation: list[ValidationRow]) -> None:
+        self.store.save_validation(self.account_id, validation)
+        if self.outputs is not None:
+            self.outputs.set_validation(self.account_id, validation)
