@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import e2e_support as sup
@@ -47,17 +47,6 @@ def run_with_roster(emulator: EmulatorServer, tenant_info: dict[str, Any],
             client = GraphClient(account_id="contoso", graph_url=emulator.base_url, token=tok, http=http)
             return await body(GraphListRoster(client, site_url, "Agents", "UPN", **kw))
     return asyncio.run(go())
-
-
-@pytest.fixture()
-def limits(ctl: httpx.Client) -> Iterator[Callable[[dict[str, Any]], None]]:
-    """Change the tenant's limits for one test; the originals come back afterwards."""
-    saved = ctl.get("/_emulator/limits").json()
-
-    def change(values: dict[str, Any]) -> None:
-        assert ctl.post("/_emulator/limits", json=values).status_code == 200
-    yield change
-    ctl.post("/_emulator/limits", json=saved)
 
 
 def updates_for(ids: list[int], tag: str) -> dict[int, dict[str, str]]:
