@@ -137,7 +137,33 @@ class CycleResult:
 
 @dataclass(slots=True)
 class WriteResult:
-    """What a write-back to the Agent list achieved; failed items stay pending for the next write-back."""
+    """What one write-back call achieved, item by item; it never retries, so the caller decides what to re-send.
 
-    written: int = 0
+    ``done``: accepted by the server (never re-send these values). ``throttled``: answered 429/5xx or not
+    answered at all, item id -> Retry-After seconds (0.0 when the server gave none): re-send after that long.
+    ``failed``: refused for good (4xx), item id -> reason. ``retry_after``: the longest Retry-After seen, for
+    pacing the next call. ``written`` (= ``len(done)``) is kept for the cycle's counters.
+    """
+
+    done: list[int] = field(default_factory=list)
+    throttled: dict[int, float] = field(default_factory=dict)  # item id -> Retry-After seconds
     failed: dict[int, str] = field(default_factory=dict)  # item id -> reason
+    retry_after: float | None = None
+
+    @property
+    def written(self) -> int:
+        return len(self.done)
+
+    def throttle(self, item_id: int, retry_after: float | None) -> None:
+        """Record an item to re-send after ``retry_after`` seconds (None: the server gave no advice)."""
+        self.throttled[item_id] = retry_after or 0.0
+        if retry_after is not None:
+            self.retry_after = max(self.retry_after or 0.0, retry_after)
+
+    def merge(self, other: WriteResult) -> None:
+        """Fold another (disjoint) result into this one, e.g. one ``$batch``'s into the call's."""
+        self.done.extend(other.done)
+        self.throttled.update(other.throttled)
+        self.failed.update(other.failed)
+        if other.retry_after is not None:
+            self.retry_after = max(self.retry_after or 0.0, other.retry_after)

@@ -2,7 +2,8 @@
 
 office365 is synchronous (requests), so each operation runs in a worker thread. Reads page
 through the whole list (lists past the 5,000-item view threshold are read by Id pages); writes
-are MERGE updates sent in ``$batch`` (one round trip per 100 items, the library's batch size).
+are MERGE updates sent in ``$batch`` (one round trip per 100 items, the library's batch size), each batch
+once: part-level answers are mapped to their items, and throttled items go back to the caller to re-send.
 """
 
 from __future__ import annotations
@@ -15,18 +16,26 @@ from typing import Any
 
 import requests
 from office365.runtime.client_request_exception import ClientRequestException
+from office365.runtime.odata.v3.batch_request import ODataBatchV3Request
+from office365.runtime.odata.v3.json_light_format import JsonLightFormat
+from office365.runtime.queries.batch import BatchQuery
+from office365.runtime.queries.client_query import ClientQuery
+from office365.runtime.queries.update_entity import UpdateEntityQuery
 from office365.sharepoint.client_context import ClientContext
 from office365.sharepoint.listitems.listitem import ListItem
+from office365.sharepoint.lists.list import List
 
-from .errors import PermanentGraphError, TransientGraphError
-from .http import parse_retry_after, retrying
+from .errors import GraphError, PermanentGraphError, TransientGraphError
+from .http import TRANSIENT_STATUS, parse_retry_after, retrying
 from .models import AgentRow, WriteResult
+from .quota import RU_ITEM_UPDATE, ResourceUnitBudget
 
 __all__ = ["SharePointRoster"]
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5000
+BATCH_MAX = 100  # updates per $batch (office365's Limits.BATCH_ITEMS)
 
 
 def _translate(exc: Exception, what: str) -> Exception:
@@ -54,6 +63,7 @@ class SharePointRoster:
     ca_bundle: str  # a PEM path (office365 passes it as requests' per-request verify)
     attempts: int = 5
     requests_made: int = 0  # every HTTP request sent, counted by the session's response hook
+    ru: ResourceUnitBudget | None = None  # SharePoint's RU quota (REST costs at least Graph's 2 RU per update)
 
     def __post_init__(self) -> None:
         # One session for every operation: connections are reused across cycles, and its response hook counts
@@ -105,22 +115,96 @@ class SharePointRoster:
         return sorted((AgentRow(i, None if raw is None else str(raw), etag, dict(props))
                        for i, raw, etag, props in rows), key=lambda r: r.item_id)
 
-    def _write_sync(self, updates: Mapping[int, Mapping[str, str]]) -> int:
+    def _prepare_write(self) -> tuple[ClientContext, List, str]:
+        """A context, the Agent list and its entity type name (so updates need no per-item type lookup)."""
         ctx = self._ctx()
         lst = ctx.web.lists.get_by_title(self.list_title).select(["ListItemEntityTypeFullName", "Id"]).get()
         ctx.execute_query()
-        type_name = lst.properties["ListItemEntityTypeFullName"]
-        for item_id, values in updates.items():
+        return ctx, lst, str(lst.properties["ListItemEntityTypeFullName"])
+
+    def _send_batch(self, ctx: ClientContext, lst: List, type_name: str,
+                    chunk: list[tuple[int, Mapping[str, str]]]) -> WriteResult:
+        """One ``$batch`` of MERGE updates, sent once; each part's failure is mapped to its item."""
+        owner: dict[int, int] = {}  # id(query) -> item id
+        queries: list[ClientQuery[Any]] = []
+        for item_id, values in chunk:
             item: ListItem = lst.get_item_by_id(item_id)
             item._entity_type_name = type_name  # one $batch instead of a type lookup per item
             for k, v in values.items():
                 item.set_property(k, v)
-            item.update()
-        ctx.execute_batch()
-        return len(updates)
+            qry: ClientQuery[Any] = UpdateEntityQuery(item)  # not queued on the context: this batch is sent below, once
+            owner[id(qry)] = item_id
+            queries.append(qry)
+        request = ctx.pending_request()
+        batch = ODataBatchV3Request(self.site_url.rstrip("/"), JsonLightFormat(), transport=request.transport)
+        batch.beforeExecute += ctx.authentication_context.authenticate_request
+        batch.beforeExecute += request.ensure_form_digest
+        out = WriteResult()
+        with ctx.collect_batch_failures() as failures:
+            batch.execute_query(BatchQuery(ctx, queries))
+        for failed_qry, exc in failures:
+            item_id = owner[id(failed_qry)]
+            resp = getattr(exc, "response", None)
+            status = int(getattr(resp, "status_code", 0) or 0)
+            if status in TRANSIENT_STATUS or status == 0:
+                out.throttle(item_id, parse_retry_after(resp.headers.get("Retry-After")) if resp is not None else None)
+            else:
+                out.failed[item_id] = f"HTTP {status}: {str(exc)[:300]}"
+        out.done.extend(i for i, _ in chunk if i not in out.failed and i not in out.throttled)
+        return out
 
     async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult:
+        """MERGE each item, at most 100 per ``$batch``, each batch sent once (no retry here): accepted items in
+        ``done``, throttled parts or batches in ``throttled`` with their Retry-After, refused parts in
+        ``failed``. After a throttled batch the rest are not sent, and come back throttled too."""
+        result = WriteResult()
         if not updates:
-            return WriteResult()
-        n = await self._run("write-back to the Agent list", lambda: self._write_sync(updates), attempts=2)
-        return WriteResult(written=n)
+            return result
+        items = list(updates.items())
+        try:
+            ctx, lst, type_name = await asyncio.to_thread(self._prepare_write)
+        except Exception as exc:
+            stop = self._envelope_failure(exc, "write-back to the Agent list")
+            _not_sent(result, items, stop)
+            return result
+        for n in range(0, len(items), BATCH_MAX):
+            chunk = items[n:n + BATCH_MAX]
+            if self.ru is not None:
+                await self.ru.acquire(RU_ITEM_UPDATE * len(chunk))
+            try:
+                part = await asyncio.to_thread(self._send_batch, ctx, lst, type_name, chunk)
+            except Exception as exc:
+                stop = self._envelope_failure(exc, "write-back batch")
+                _not_sent(result, items[n:], stop)
+                return result
+            result.merge(part)
+            if part.throttled:
+                if self.ru is not None and part.retry_after:
+                    self.ru.pause(part.retry_after)
+                _not_sent(result, items[n + BATCH_MAX:], TransientGraphError(
+                    "SharePoint throttled the previous batch", retry_after=part.retry_after))
+                break
+        result.done.sort()
+        return result
+
+    def _envelope_failure(self, exc: Exception, what: str) -> GraphError:
+        """A whole request failed: the error to file its items under (re-raised when it is not SharePoint's)."""
+        translated = _translate(exc, what)
+        if translated is exc or not isinstance(translated, GraphError):
+            raise exc
+        if getattr(translated, "status", None) == 401:
+            invalidate = getattr(self.token, "invalidate", None)
+            if invalidate is not None:
+                invalidate()  # a revoked token stays in MSAL's cache until it expires
+        if isinstance(translated, TransientGraphError) and self.ru is not None and translated.retry_after:
+            self.ru.pause(translated.retry_after)
+        return translated
+
+
+def _not_sent(result: WriteResult, items: list[tuple[int, Mapping[str, str]]], why: GraphError) -> None:
+    """File items that were not (or not knowingly) written: throttled if worth re-sending, else failed."""
+    for item_id, _ in items:
+        if isinstance(why, TransientGraphError):
+            result.throttle(item_id, why.retry_after)
+        else:
+            result.failed[item_id] = f"not written: {why}"

@@ -131,6 +131,28 @@ class GraphClient:
             yield page
             url = page.get("@odata.nextLink")
 
+    async def batch_once(self, requests: list[dict[str, Any]], bucket: str = "directory") -> dict[str, dict[str, Any]]:
+        """Send up to 20 sub-requests in one ``$batch``, once: every item's answer by id, whatever its status.
+
+        For writes: nothing is re-sent here, so an item the server accepted is never applied twice. A failed
+        envelope raises (TransientGraphError for 429/5xx/transport, PermanentGraphError otherwise).
+        """
+        if len(requests) > 20:
+            raise ValueError("a Graph $batch holds at most 20 requests")
+        resp = await self.send("POST", "$batch", body={"requests": requests}, bucket=bucket)
+        try:
+            reply = orjson.loads(resp.content)
+        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+            raise TransientGraphError(f"POST {sanitize_url(self.url('$batch'))}: malformed JSON in a "
+                                      f"{resp.status_code} response", retry_after=None) from exc
+        out: dict[str, dict[str, Any]] = {}
+        for item in reply.get("responses", []) if isinstance(reply, dict) else []:
+            if isinstance(item, dict) and "id" in item:
+                out[str(item["id"])] = item
+                if int(item.get("status", 0)) == 429:
+                    self.counters.throttled += 1
+        return out
+
     async def batch(self, requests: list[dict[str, Any]], bucket: str = "directory",
                     attempts: int | None = None) -> dict[str, dict[str, Any]]:
         """Run up to 20 sub-requests in ``$batch``; throttled or failed-transient items are re-sent

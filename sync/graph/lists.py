@@ -2,24 +2,30 @@
 
 SharePoint REST refuses app-only tokens minted from a client secret, so application-permission
 accounts read and write the list here: items with ``expand=fields`` page by page, write-back as
-``PATCH .../items/{id}/fields`` sent 20 at a time in ``$batch``.
+``PATCH .../items/{id}/fields`` sent 20 at a time in ``$batch``, each batch once (the caller re-sends
+what came back throttled, after its Retry-After).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import TransientGraphError
+from ..errors import PermanentGraphError, TransientGraphError
+from ..http import TRANSIENT_STATUS, parse_retry_after
 from ..models import AgentRow, WriteResult
+from ..quota import RU_ITEM_UPDATE, ResourceUnitBudget
 from .client import GraphClient
 
-__all__ = ["GraphListRoster"]
+__all__ = ["BATCH_MAX", "GraphListRoster", "sort_replies"]
 
 log = logging.getLogger(__name__)
+
+BATCH_MAX = 20  # Graph's $batch limit
 
 
 @dataclass
@@ -28,6 +34,8 @@ class GraphListRoster:
     site_url: str
     list_title: str
     upn_column: str
+    ru: ResourceUnitBudget | None = None  # SharePoint's RU quota for this app and tenant; None: not paced here
+    concurrency: int = 4  # $batches in flight at once (each still waits for its RUs)
     _site_id: str | None = None
     _list_id: str | None = None
 
@@ -57,27 +65,87 @@ class GraphListRoster:
         return rows
 
     async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult:
-        """PATCH each item's fields, 20 per ``$batch``; a throttled batch stops this write-back (the rest stay
-        pending for the next one) instead of holding the presence cycle."""
-        site_id, list_id = await self._ids()
+        """PATCH each item's fields, 20 per ``$batch``, up to ``concurrency`` batches in flight; each batch is sent
+        once. Accepted items land in ``done``, throttled ones in ``throttled`` (re-send them after their
+        Retry-After), refused ones in ``failed``; nothing is retried here, so the caller is never held."""
         result = WriteResult()
+        if not updates:
+            return result
+        try:
+            site_id, list_id = await self._ids()
+        except TransientGraphError as exc:
+            for item_id in updates:
+                result.throttle(item_id, exc.retry_after)
+            return result
         items = list(updates.items())
-        for i in range(0, len(items), 20):
-            chunk = items[i:i + 20]
-            reqs = [{"id": str(item_id), "method": "PATCH",
-                     "url": f"/sites/{site_id}/lists/{list_id}/items/{item_id}/fields",
-                     "headers": {"Content-Type": "application/json"}, "body": dict(values)}
-                    for item_id, values in chunk]
-            try:
-                replies = await self.client.batch(reqs, bucket="sites", attempts=2)
-            except TransientGraphError as exc:
-                for item_id, _ in items[i:]:
-                    result.failed[item_id] = f"not sent: {exc}"
-                break
-            for item_id, _ in chunk:
-                status = int(replies.get(str(item_id), {}).get("status", 0))
-                if 200 <= status < 300:
-                    result.written += 1
-                else:
-                    result.failed[item_id] = f"HTTP {status}"
+        chunks = [items[i:i + BATCH_MAX] for i in range(0, len(items), BATCH_MAX)]
+        gate = asyncio.Semaphore(max(1, self.concurrency))
+
+        async def one(chunk: list[tuple[int, Mapping[str, str]]]) -> WriteResult:
+            async with gate:
+                return await self._send_chunk(site_id, list_id, chunk)
+
+        for part in await asyncio.gather(*(one(c) for c in chunks)):
+            result.merge(part)
+        result.done.sort()
+        if result.throttled or result.failed:
+            log.debug("write-back: %d done, %d throttled (retry after %.3f s), %d failed", len(result.done),
+                      len(result.throttled), result.retry_after or 0.0, len(result.failed))
         return result
+
+    async def _send_chunk(self, site_id: str, list_id: str,
+                          chunk: list[tuple[int, Mapping[str, str]]]) -> WriteResult:
+        """One ``$batch`` of at most 20 PATCHes, paced by the RU budget and sent once."""
+        if self.ru is not None:
+            await self.ru.acquire(RU_ITEM_UPDATE * len(chunk))
+        reqs = [{"id": str(item_id), "method": "PATCH",
+                 "url": f"/sites/{site_id}/lists/{list_id}/items/{item_id}/fields",
+                 "headers": {"Content-Type": "application/json"}, "body": dict(values)}
+                for item_id, values in chunk]
+        ids = [item_id for item_id, _ in chunk]
+        try:
+            replies = await self.client.batch_once(reqs, bucket="sites")
+        except TransientGraphError as exc:  # the envelope: nothing of this batch is known to have landed
+            if self.ru is not None and exc.retry_after:
+                self.ru.pause(exc.retry_after)
+            out = WriteResult()
+            for item_id in ids:
+                out.throttle(item_id, exc.retry_after)
+            return out
+        except PermanentGraphError as exc:
+            return WriteResult(failed={item_id: f"not written: {exc}" for item_id in ids})
+        out = sort_replies(ids, replies)
+        if self.ru is not None and out.retry_after:
+            self.ru.pause(out.retry_after)
+        return out
+
+
+def _header(item: Mapping[str, Any], name: str) -> str | None:
+    headers = item.get("headers") or {}
+    want = name.lower()
+    return next((str(v) for k, v in headers.items() if str(k).lower() == want), None)
+
+
+def _reason(status: int, item: Mapping[str, Any]) -> str:
+    err = (item.get("body") or {}).get("error") if isinstance(item.get("body"), dict) else None
+    if isinstance(err, dict):
+        return f"HTTP {status} {err.get('code', '')}: {err.get('message', '')}".strip()
+    return f"HTTP {status}"
+
+
+def sort_replies(ids: list[int], replies: Mapping[str, Mapping[str, Any]]) -> WriteResult:
+    """Each item's ``$batch`` answer into done (2xx), throttled (429, 5xx, no answer) or failed (other 4xx)."""
+    out = WriteResult()
+    for item_id in ids:
+        item = replies.get(str(item_id))
+        if item is None:
+            out.throttle(item_id, None)  # no answer: as if the batch had failed for this item
+            continue
+        status = int(item.get("status", 0) or 0)
+        if 200 <= status < 300:
+            out.done.append(item_id)
+        elif status in TRANSIENT_STATUS or status == 0:
+            out.throttle(item_id, parse_retry_after(_header(item, "Retry-After")))
+        else:
+            out.failed[item_id] = _reason(status, item)
+    return out

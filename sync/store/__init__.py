@@ -5,8 +5,9 @@
     │                                             get/set_delta_link, directory_version, reset_directory
     ├── presence    current, transitions, cycles  apply_presences (the diff), snapshot(_version),
     │                                             record_cycle, history, snapshots, cycles
-    └── items       validation, writeback         save_validation, load_validation,
-                                                  writeback_pending, mark_written, reset_writeback
+    └── items       validation, writeback,        save_validation, load_validation,
+                    writeback_pending             writeback_pending, writeback_queue, mark_written,
+                                                  reset_writeback
 
 One Store (one connection) per process; a lock makes its use from the loops' worker threads serial. Whatever
 a cycle compares against is held in memory after its first load, so the store reads SQLite once per
@@ -42,6 +43,7 @@ class Store(DirectoryTables, PresenceTables, ItemTables):
         self._validation = {}
         self._validation_rows = {}
         self._written = {}
+        self._pending_since = {}
 
     @property
     def schema_version(self) -> int:

@@ -65,6 +65,12 @@ MIGRATIONS: tuple[str, ...] = (
         account_id TEXT NOT NULL, item_id INTEGER NOT NULL, fields TEXT NOT NULL, written_at TEXT NOT NULL,
         PRIMARY KEY (account_id, item_id)) WITHOUT ROWID;
     """,
+    # 1 -> 2: since when each item's desired values have differed from what was written (the Agent-list lag).
+    """
+    CREATE TABLE writeback_pending (
+        account_id TEXT NOT NULL, item_id INTEGER NOT NULL, since TEXT NOT NULL,
+        PRIMARY KEY (account_id, item_id)) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,7 +1,10 @@
-"""Per-item state of the Agent list: the latest validation verdicts and what was last written back.
+"""Per-item state of the Agent list: the latest validation verdicts, what was last written back, and since when
+each item has been waiting to be written (``pending_since``).
 
-Both are held in memory per account (loaded once) so that an unchanged roster costs a dict comparison,
+All are held in memory per account (loaded once) so that an unchanged roster costs a dict comparison,
 and only items whose values changed are written, to SQLite here and to SharePoint by the caller.
+``pending_since`` orders the write-back queue (longest-wrong first) and measures the Agent-list lag: the
+time from a change being known to its value being in the list.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from itertools import compress
 from operator import attrgetter, is_, ne
 
 from sync.models import ValidationRow
-from sync.store._db import TableBase, ts
+from sync.store._db import TableBase, dt, ts
 
 __all__ = ["ItemTables"]
 
@@ -44,6 +47,7 @@ class ItemTables(TableBase):
     _validation: dict[str, dict[int, _VTuple]]
     _validation_rows: dict[str, list[ValidationRow]]
     _written: dict[str, dict[int, dict[str, str]]]
+    _pending_since: dict[str, dict[int, datetime]]
 
     def _validation_of(self, account_id: str) -> dict[int, _VTuple]:
         cur = self._validation.get(account_id)
@@ -106,23 +110,70 @@ class ItemTables(TableBase):
         get = last.get
         return {item: dict(fields) for item, fields in desired.items() if get(item) != fields}
 
+    def _since_of(self, account_id: str) -> dict[int, datetime]:
+        cur = self._pending_since.get(account_id)
+        if cur is None:
+            rows = self._read("SELECT item_id, since FROM writeback_pending WHERE account_id = ?", (account_id,))
+            cur = self._pending_since[account_id] = {r[0]: dt(r[1]) for r in rows}
+        return cur
+
+    def writeback_queue(self, account_id: str, desired: Mapping[int, Mapping[str, str]],
+                        now: datetime) -> list[tuple[int, dict[str, str], datetime]]:
+        """The pending items (as `writeback_pending`) with since when each has been pending, longest-wrong first.
+
+        Items newly pending are recorded as pending since ``now``; items no longer pending (written, back to
+        the written values, or gone from ``desired``) are forgotten. Ordered by pending_since, then item id.
+        """
+        pending = self.writeback_pending(account_id, desired)
+        since = self._since_of(account_id)
+        now = _utc(now)
+        new = [item for item in pending if item not in since]
+        gone = [item for item in since if item not in pending]
+        if new or gone:
+            when = ts(now)
+            with self._tx("saving write-back queue") as c:
+                c.executemany("INSERT OR REPLACE INTO writeback_pending (account_id, item_id, since) VALUES (?,?,?)",
+                              [(account_id, item, when) for item in new])
+                c.executemany("DELETE FROM writeback_pending WHERE account_id = ? AND item_id = ?",
+                              [(account_id, item) for item in gone])
+            for item in gone:
+                del since[item]
+            since.update(dict.fromkeys(new, now))
+        return sorted(((item, fields, since[item]) for item, fields in pending.items()),
+                      key=lambda t: (t[2], t[0]))
+
     def mark_written(self, account_id: str, items: Mapping[int, Mapping[str, str]],
-                     written_at: datetime | None = None) -> None:
-        """Record values SharePoint accepted, so the next `writeback_pending` skips them."""
+                     written_at: datetime | None = None) -> list[float]:
+        """Record values SharePoint accepted, so the next `writeback_pending` skips them.
+
+        Returns the Agent-list lag of each marked item that `writeback_queue` had seen pending: seconds from
+        its pending_since to ``written_at`` (in item order), and forgets its pending_since.
+        """
         if not items:
-            return
-        when = ts(written_at or datetime.now(UTC))
+            return []
+        written = _utc(written_at or datetime.now(UTC))
+        when = ts(written)
         last = self._written_of(account_id)
+        since = self._since_of(account_id)
         copies = {item: dict(fields) for item, fields in items.items()}
+        waited = sorted(item for item in copies if item in since)
         with self._tx("saving write-back state") as c:
             c.executemany(
                 _UPSERT_WRITEBACK,
                 [(account_id, item, json.dumps(f, sort_keys=True), when) for item, f in copies.items()],
             )
+            c.executemany("DELETE FROM writeback_pending WHERE account_id = ? AND item_id = ?",
+                          [(account_id, item) for item in waited])
         last.update(copies)
+        return [max(0.0, (written - since.pop(item)).total_seconds()) for item in waited]
 
     def reset_writeback(self, account_id: str) -> None:
         """Forget what was written (e.g. the list was restored): the next round rewrites every item."""
         with self._tx("resetting write-back state") as c:
             c.execute("DELETE FROM writeback WHERE account_id = ?", (account_id,))
         self._written.pop(account_id, None)
+
+
+def _utc(value: datetime) -> datetime:
+    """An aware UTC datetime (naive ones are taken as UTC, as `ts` does)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -6,7 +6,7 @@ pytest runs with --import-mode=importlib, so this folder is put on sys.path here
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +57,14 @@ def frozen_clock(ctl: httpx.Client) -> httpx.Client:
     """Presence stands still, so two runs see the same values."""
     ctl.post("/_emulator/clock", json={"freeze": True})
     return ctl
+
+
+@pytest.fixture()
+def limits(ctl: httpx.Client) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """Change the tenant's limits for one test (``/_emulator/reset`` keeps them); the originals come back after."""
+    saved = ctl.get("/_emulator/limits").json()
+
+    def change(values: dict[str, Any]) -> None:
+        assert ctl.post("/_emulator/limits", json=values).status_code == 200
+    yield change
+    ctl.post("/_emulator/limits", json=saved)
