@@ -135,7 +135,7 @@ class AccountRuntime:
         self.login_thread = threading.Thread(target=poll, name=f"login-{self.account_id}", daemon=True)
         self.login_thread.start()
 
-    def _roster(self, graph: GraphClient) -> RosterSource:
+    def _roster(self, graph: GraphClient, ru: ResourceUnitBudget) -> RosterSource:
         acc = self.account
         if self.opts.roster_csv is not None:
             return CsvRoster(self.opts.roster_csv, acc.upn_column, acc.id)
@@ -143,10 +143,10 @@ class AccountRuntime:
             raise RosterError(f"account '{acc.id}' has no <AgentList SiteUrl=...>; add one or pass --roster FILE.csv")
         if acc.auth == "secret":
             # SharePoint REST refuses app-only tokens minted from a secret: use Graph's list route.
-            return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column)
+            return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column, ru=ru)
         return SharePointRoster(acc.site_url, acc.list_title, acc.upn_column,
                                 self.auth.sync_token_response(self.auth.site_scopes(acc.site_url)),
-                                str(self.opts.trust.bundle_file(self.opts.state_dir)))
+                                str(self.opts.trust.bundle_file(self.opts.state_dir)), ru=ru)
 
     def _graph(self, presence: bool) -> GraphClient:
         """A Graph client of its own for the presence loop (its counters are the cycle's), one for the others."""
@@ -166,7 +166,7 @@ class AccountRuntime:
             ru = self._quotas.setdefault((acc.client_id.lower(), acc.tenant_id.lower()),
                                          ResourceUnitBudget(self.opts.sharepoint_ru_per_minute))
             graph = self._graph(presence=False)
-            roster = self._roster(graph)
+            roster = self._roster(graph, ru)
             self._loops = AccountLoops(
                 account_id=acc.id, presence_graph=self._graph(presence=True), graph=graph, roster=roster,
                 store=self.store, cadence=self.opts.cadence, interval=self.opts.interval, ru=ru,

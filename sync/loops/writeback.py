@@ -147,8 +147,7 @@ class WriteBackLoop:
             if wait > 0 and await sleep_or_stop(stop or asyncio.Event(), wait):
                 break
             batch = dict(list(todo.items())[: GROUP * self.parallel])  # oldest first (dicts keep order)
-            await self.ru.acquire(ITEM_UPDATE_RU * len(batch))
-            res = await self.roster.write(batch)
+            res = await self.roster.write(batch)  # the roster source paces itself with the same RU budget
             for item in res.done:
                 todo.pop(item, None)
             for item, why in res.failed.items():
@@ -157,7 +156,6 @@ class WriteBackLoop:
             if res.throttled:
                 result.throttled += len(res.throttled)
                 ra = max(res.throttled.values(), default=0.0) or 1.0
-                self.ru.pause(ra)
                 not_before = time.monotonic() + ra
             if res.done:
                 written = {item: batch[item] for item in res.done}
