@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     clk.add_argument("--clock-speed", type=float, default=1.0, help="presence clock speed factor (1.0)")
     clk.add_argument("--freeze-clock", action="store_true", help="the presence clock stands still")
     flt = p.add_argument_group("faults (Graph /v1.0 and /sites paths unless --fault-paths)")
-    flt.add_argument("--latency", help="fixed:MS | uniform:MIN_MS,MAX_MS | exp:MEAN_MS")
+    flt.add_argument("--latency", help="added latency: fixed:MS | uniform:MIN_MS,MAX_MS | exp:MEAN_MS | MS | "
+                     "P50_MS:P99_MS (log-normal) for every call, or per kind KIND=SPEC,... with kinds presence, "
+                     "directory, batch, sites, token, other (fallback), e.g. presence=150:400,other=80")
     flt.add_argument("--error-rate", type=_fraction, default=0.0, help="fraction of 500/502/503/504 answers")
     flt.add_argument("--burst-429", type=_burst, help="next N requests get 429 (N or N:RETRY_AFTER seconds)")
     flt.add_argument("--reset-rate", type=_fraction, default=0.0, help="fraction of connections dropped mid-reply")
