@@ -133,11 +133,15 @@ async def info(state: EmulatorState, request: Request, body: Any) -> Any:
 async def stats(state: EmulatorState, request: Request, body: Any) -> Any:
     out = state.stats.to_json()
     out["presence_window_peak"] = max(state.stats.presence_window_peak, state.throttle.peak("presence"))
+    names = {t.tenant_id: t.name for t in state.world.tenants.values()}
+    out["sharepoint_ru_used"] = {names.get(k, k): v for k, v in state.sp_quota.used.items()}
+    out["sharepoint_ru_peak_minute"] = {names.get(k, k): v for k, v in state.sp_quota.peak.items()}
     return out
 
 
 async def stats_reset(state: EmulatorState, request: Request, body: Any) -> Any:
     state.stats.reset()
+    state.sp_quota.reset_figures()
     return state.stats.to_json()
 
 
@@ -145,6 +149,7 @@ async def reset(state: EmulatorState, request: Request, body: Any) -> Any:
     """Counters, budgets, faults and clock back to defaults; tokens and data stay."""
     state.stats.reset()
     state.throttle.reset()
+    state.sp_quota.reset()
     state.faults = FaultConfig()
     state.clock = Clock()
     return {"reset": True}

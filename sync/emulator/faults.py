@@ -129,7 +129,7 @@ class FaultConfig:
 
 def _bucket(path: str) -> str:
     p = path.lower()
-    if "/_api/" in p or p.endswith("/_api"):
+    if "/_api/" in p or p.endswith("/_api") or p.startswith("/v1.0/sites/"):
         return "sharepoint"
     if "presence" in p:
         return "presence"
@@ -215,7 +215,10 @@ class FaultMiddleware:
             if now < cfg._not_before.get(key, 0.0):
                 state.stats.retry_after_violations += 1
             cfg._not_before[key] = now + retry_after
-            state.throttle.force(key[0], key[1], key[2], retry_after)
+            if key[0] == "sharepoint":
+                state.sp_quota.force(key[1], key[2], retry_after)
+            else:
+                state.throttle.force(key[0], key[1], key[2], retry_after)
         state.stats.throttled += 1
         state.stats.faults_injected["burst_429"] += 1
         ra = f"{retry_after:.3f}"
