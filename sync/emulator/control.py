@@ -146,12 +146,15 @@ async def stats_reset(state: EmulatorState, request: Request, body: Any) -> Any:
 
 
 async def reset(state: EmulatorState, request: Request, body: Any) -> Any:
-    """Counters, budgets, faults and clock back to defaults; tokens and data stay."""
+    """Counters, budgets, faults, clock and the write log back to defaults; tokens and data stay."""
     state.stats.reset()
     state.throttle.reset()
     state.sp_quota.reset()
     state.faults = FaultConfig()
     state.clock = Clock()
+    from .control_data import clear_writes  # control_data builds on this module
+
+    clear_writes(state)
     return {"reset": True}
 
 

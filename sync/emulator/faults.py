@@ -6,7 +6,8 @@ latency (a model from latency.py: one spec for all, or ``presence=150:400,other=
 fractional Retry-After), ``reset_rate`` (headers with a Content-Length, half the body, then the
 connection drops), ``truncate_rate`` (the JSON body cut in half, consistent Content-Length),
 ``malformed_rate`` (200 with invalid JSON), ``revoke_tokens`` (revoke every token once),
-``revoke_every`` (seconds between revocations), ``paths`` (path prefixes, default ``/v1.0`` and
+``revoke_every`` (seconds between revocations), ``batch_item_429_rate`` and ``batch_item_retry_after``
+(Graph ``$batch`` items answered 429 inside the 200 envelope, see graph_batch.py), ``paths`` (path prefixes, default ``/v1.0`` and
 ``/sites``; ``/_emulator`` never) and ``seed`` (one random stream, so a run can be repeated).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -61,27 +63,33 @@ class FaultConfig:
     malformed_rate: float = 0.0
     revoke_tokens: bool = False  # revoke every token on the next matching request, once
     revoke_every: float | None = None  # seconds between token revocations (None: never)
+    batch_item_429_rate: float = 0.0  # that share of Graph $batch items answered 429 without running them
+    batch_item_retry_after: float = 0.5  # seconds; each 429 item gets 80-100% of it, fractional
     paths: list[str] = field(default_factory=lambda: list(DEFAULT_PATHS))
     seed: int | None = None
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _latency: LatencyModel | None = field(init=False, repr=False, compare=False)
     _last_revoke: float = field(init=False, repr=False, compare=False, default=0.0)
     _not_before: dict[tuple[str, str, str], float] = field(init=False, repr=False, compare=False)
+    _item_not_before: dict[str, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.validate()
         self._rng = random.Random(self.seed)
         self._not_before = {}
+        self._item_not_before = {}
         self._last_revoke = time.monotonic()
 
     def validate(self) -> None:
         self._latency = parse_model(self.latency)
-        for name in ("error_rate", "reset_rate", "truncate_rate", "malformed_rate"):
+        for name in ("error_rate", "reset_rate", "truncate_rate", "malformed_rate", "batch_item_429_rate"):
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.burst_429 < 0 or self.burst_retry_after < 0:
             raise ValueError("burst_429 and its Retry-After must not be negative")
+        if self.batch_item_retry_after < 0:
+            raise ValueError("batch_item_retry_after must not be negative")
         if self.revoke_every is not None and self.revoke_every <= 0:
             raise ValueError("revoke_every must be positive seconds")
         if isinstance(self.paths, str):
@@ -125,6 +133,19 @@ class FaultConfig:
 
     def hit(self, rate: float) -> bool:
         return rate > 0 and self._rng.random() < rate
+
+    def batch_item(self, key: str) -> tuple[bool, float | None]:
+        """For one Graph $batch item (``key`` names the request and its caller): (came back before its
+        Retry-After, the Retry-After of an injected 429 or None to run it)."""
+        now = time.monotonic()
+        early = now < self._item_not_before.get(key, 0.0)
+        if not self.hit(self.batch_item_429_rate):
+            return early, None
+        wait = math.ceil(self.batch_item_retry_after * (0.8 + 0.2 * self._rng.random()) * 1000) / 1000
+        if len(self._item_not_before) > 50_000:  # forget what has expired, so the map stays small
+            self._item_not_before = {k: t for k, t in self._item_not_before.items() if t > now}
+        self._item_not_before[key] = now + wait
+        return early, wait
 
 
 def _bucket(path: str) -> str:

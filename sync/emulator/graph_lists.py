@@ -313,6 +313,7 @@ async def _patch_fields(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
     item.fields.update(values)
     item.version += 1
     item.modified = now_iso()
+    lst.record_write(item.id)
     return GraphResponse(200, {"@odata.context": _fields_ctx(req, site, lst, item), **_fields(lst, item, None)},
                          {"ETag": _etag(lst, item)})
 
