@@ -30,6 +30,7 @@ class Limits:
     filter_max_values: int = 15
     page_default: int = 100
     page_max: int = 999
+    delta_page_max: int = 200  # users/delta: default and largest page (Prefer: odata.maxpagesize)
     token_lifetime: float = 3599.0
     device_code_interval: int = 0  # seconds MSAL waits between polls
     device_code_lifetime: int = 900
