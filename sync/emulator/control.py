@@ -146,7 +146,7 @@ async def stats_reset(state: EmulatorState, request: Request, body: Any) -> Any:
 
 
 async def reset(state: EmulatorState, request: Request, body: Any) -> Any:
-    """Counters, budgets, faults, clock and the write log back to defaults; tokens and data stay."""
+    """Counters, budgets, faults, clock, write and presence-read logs back to defaults; tokens and data stay."""
     state.stats.reset()
     state.throttle.reset()
     state.sp_quota.reset()
@@ -155,6 +155,7 @@ async def reset(state: EmulatorState, request: Request, body: Any) -> Any:
     from .control_data import clear_writes  # control_data builds on this module
 
     clear_writes(state)
+    state.presence_reads.reset()
     return {"reset": True}
 
 

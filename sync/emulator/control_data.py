@@ -193,6 +193,19 @@ async def list_writes_reset(state: EmulatorState, request: Request, body: Any) -
     return {"reset": True}
 
 
+async def presence_reads(state: EmulatorState, request: Request, body: Any) -> Any:
+    """Successful presence reads since reset: per id last read and gaps between reads (all tenants merged
+    when no tenant is named)."""
+    key = request.query_params.get("tenant")
+    tenant_id = find_tenant(state, key).tenant_id if key else None
+    return state.presence_reads.summary(tenant_id)
+
+
+async def presence_reads_reset(state: EmulatorState, request: Request, body: Any) -> Any:
+    state.presence_reads.reset()
+    return {"reset": True}
+
+
 def table() -> list[tuple[str, Handler, list[str]]]:
     get, post = ["GET"], ["POST"]
     return [
@@ -207,4 +220,6 @@ def table() -> list[tuple[str, Handler, list[str]]]:
         ("/_emulator/lists/items", list_items, post),
         ("/_emulator/lists/writes", list_writes, get),
         ("/_emulator/lists/writes/reset", list_writes_reset, post),
+        ("/_emulator/presence-reads", presence_reads, get),
+        ("/_emulator/presence-reads/reset", presence_reads_reset, post),
     ]

@@ -8,6 +8,7 @@ from typing import Any
 from .clock import Clock
 from .model import World
 from .presence import PresenceModel
+from .presence_reads import PresenceReads
 from .sharepoint_quota import ResourceUnits
 from .stats import Stats
 from .throttle import Budget, Throttle
@@ -52,6 +53,7 @@ class EmulatorState:
     tokens: TokenStore = field(init=False)
     throttle: Throttle = field(init=False)
     sp_quota: ResourceUnits = field(init=False)  # SharePoint's RU budgets (REST and Graph's list route)
+    presence_reads: PresenceReads = field(default_factory=PresenceReads)  # freshness ground truth
     presence: PresenceModel = field(init=False)
     faults: Any = None  # faults.FaultConfig, set by the app factory
     device_codes: dict[str, Any] = field(default_factory=dict)  # identity module's pending device flows
