@@ -31,6 +31,7 @@ CONTROL_PATHS = (
     "GET|POST /_emulator/faults  /_emulator/clock  /_emulator/limits",
     "GET  /_emulator/presence-log?tenant=&since=&until=&ids=   GET /_emulator/presence?tenant=&ids=&at=",
     "POST /_emulator/directory  /_emulator/lists/items  /_emulator/tokens/revoke  /_emulator/tokens/expire",
+    "GET  /_emulator/lists/writes?tenant=&list=   GET /_emulator/presence-reads?tenant=  (POST .../reset)",
     "POST /_emulator/reset",
 )
 
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     lim.add_argument("--max-presence-ids", type=_positive(int), help="ids per getPresencesByUserId (650)")
     lim.add_argument("--directory-limit", type=_positive(int), help="directory requests per app+tenant per window")
     lim.add_argument("--batch-max", type=_positive(int), help="requests per Graph $batch (20)")
+    lim.add_argument("--sharepoint-ru-per-minute", type=_positive(int), metavar="N",
+                     help="SharePoint resource units per app per tenant per rolling minute (1250; Microsoft's "
+                          "tiers: 1250, 2500, 3750, 5000, 6250)")
+    lim.add_argument("--delta-page-max", type=_positive(int), metavar="N",
+                     help="objects per users/delta page, default and largest (200)")
     lim.add_argument("--token-lifetime", type=_positive(float), help="access token lifetime, seconds (3599)")
     lim.add_argument("--device-code-interval", type=int, default=5,
                      help="seconds clients wait between device-code polls (5, as Entra; tests use 0)")
@@ -117,12 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     clk.add_argument("--clock-speed", type=float, default=1.0, help="presence clock speed factor (1.0)")
     clk.add_argument("--freeze-clock", action="store_true", help="the presence clock stands still")
     flt = p.add_argument_group("faults (Graph /v1.0 and /sites paths unless --fault-paths)")
-    flt.add_argument("--latency", help="fixed:MS | uniform:MIN_MS,MAX_MS | exp:MEAN_MS")
+    flt.add_argument("--latency", help="added latency: fixed:MS | uniform:MIN_MS,MAX_MS | exp:MEAN_MS | MS | "
+                     "P50_MS:P99_MS (log-normal) for every call, or per kind KIND=SPEC,... with kinds presence, "
+                     "directory, batch, sites, token, other (fallback), e.g. presence=150:400,other=80")
     flt.add_argument("--error-rate", type=_fraction, default=0.0, help="fraction of 500/502/503/504 answers")
     flt.add_argument("--burst-429", type=_burst, help="next N requests get 429 (N or N:RETRY_AFTER seconds)")
     flt.add_argument("--reset-rate", type=_fraction, default=0.0, help="fraction of connections dropped mid-reply")
     flt.add_argument("--truncate-rate", type=_fraction, default=0.0, help="fraction of JSON bodies cut short")
     flt.add_argument("--malformed-rate", type=_fraction, default=0.0, help="fraction of invalid-JSON 200s")
+    flt.add_argument("--batch-item-429-rate", type=_fraction, default=0.0, metavar="F",
+                     help="fraction of Graph $batch items answered 429 inside the 200 envelope, not run")
+    flt.add_argument("--batch-item-retry-after", type=float, metavar="SECONDS",
+                     help="Retry-After of those 429 items (0.5; each gets 80-100%% of it, fractional)")
     flt.add_argument("--fault-paths", help="comma-separated path prefixes the faults apply to (/v1.0,/sites)")
     flt.add_argument("--fault-seed", type=int, help="seed of the fault random stream")
     flt.add_argument("--revoke-tokens-every", type=_positive(float), metavar="SECONDS",
@@ -135,6 +147,8 @@ def _limits(args: argparse.Namespace) -> Limits:
     for flag, name in (("presence_limit", "presence_requests"), ("presence_window", "presence_window"),
                        ("max_presence_ids", "presence_max_ids"), ("directory_limit", "directory_requests"),
                        ("batch_max", "batch_max_requests"), ("token_lifetime", "token_lifetime"),
+                       ("sharepoint_ru_per_minute", "sharepoint_ru_per_minute"),
+                       ("delta_page_max", "delta_page_max"),
                        ("device_code_interval", "device_code_interval"),
                        ("unknown_presence_ids", "unknown_presence_ids")):
         value = getattr(args, flag)
@@ -150,8 +164,10 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
     values: dict[str, Any] = {
         "latency": args.latency, "error_rate": args.error_rate, "burst_429": burst, "reset_rate": args.reset_rate,
         "truncate_rate": args.truncate_rate, "malformed_rate": args.malformed_rate, "seed": args.fault_seed,
-        "revoke_every": args.revoke_tokens_every,
+        "revoke_every": args.revoke_tokens_every, "batch_item_429_rate": args.batch_item_429_rate,
     }
+    if args.batch_item_retry_after is not None:
+        values["batch_item_retry_after"] = args.batch_item_retry_after
     if retry_after is not None:
         values["burst_retry_after"] = retry_after
     if args.fault_paths:

@@ -133,20 +133,29 @@ async def info(state: EmulatorState, request: Request, body: Any) -> Any:
 async def stats(state: EmulatorState, request: Request, body: Any) -> Any:
     out = state.stats.to_json()
     out["presence_window_peak"] = max(state.stats.presence_window_peak, state.throttle.peak("presence"))
+    names = {t.tenant_id: t.name for t in state.world.tenants.values()}
+    out["sharepoint_ru_used"] = {names.get(k, k): v for k, v in state.sp_quota.used.items()}
+    out["sharepoint_ru_peak_minute"] = {names.get(k, k): v for k, v in state.sp_quota.peak.items()}
     return out
 
 
 async def stats_reset(state: EmulatorState, request: Request, body: Any) -> Any:
     state.stats.reset()
+    state.sp_quota.reset_figures()
     return state.stats.to_json()
 
 
 async def reset(state: EmulatorState, request: Request, body: Any) -> Any:
-    """Counters, budgets, faults and clock back to defaults; tokens and data stay."""
+    """Counters, budgets, faults, clock, write and presence-read logs back to defaults; tokens and data stay."""
     state.stats.reset()
     state.throttle.reset()
+    state.sp_quota.reset()
     state.faults = FaultConfig()
     state.clock = Clock()
+    from .control_data import clear_writes  # control_data builds on this module
+
+    clear_writes(state)
+    state.presence_reads.reset()
     return {"reset": True}
 
 

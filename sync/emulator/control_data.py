@@ -13,7 +13,7 @@ from .devicecode import DeviceFlow
 from .model import Tenant, User, _user_from_json
 from .state import EmulatorState
 
-__all__ = ["table"]
+__all__ = ["clear_writes", "table"]
 
 MAX_LOG_WINDOW = timedelta(days=7)
 
@@ -170,6 +170,42 @@ async def list_items(state: EmulatorState, request: Request, body: Any) -> Any:
     return {"added": added, "updated": updated, "deleted": deleted, "count": len(lst.items)}
 
 
+async def list_writes(state: EmulatorState, request: Request, body: Any) -> Any:
+    """How many times each item of a list (default: the Agent list, the site's first) was updated since reset."""
+    q = request.query_params
+    tenant = find_tenant(state, q.get("tenant"))
+    key = q.get("list")
+    lst = tenant.site.list_by_id_or_title(key) if key else next(iter(tenant.site.lists.values()), None)
+    if lst is None:
+        raise BadRequest(f"no list {key!r} on {tenant.site.path}", 404)
+    writes = {str(item_id): n for item_id, n in sorted(lst.writes.items())}
+    return {"tenant": tenant.name, "list": lst.title, "writes": writes, "total": sum(writes.values())}
+
+
+def clear_writes(state: EmulatorState) -> None:
+    for tenant in state.world.tenants.values():
+        for lst in tenant.site.lists.values():
+            lst.writes.clear()
+
+
+async def list_writes_reset(state: EmulatorState, request: Request, body: Any) -> Any:
+    clear_writes(state)
+    return {"reset": True}
+
+
+async def presence_reads(state: EmulatorState, request: Request, body: Any) -> Any:
+    """Successful presence reads since reset: per id last read and gaps between reads (all tenants merged
+    when no tenant is named)."""
+    key = request.query_params.get("tenant")
+    tenant_id = find_tenant(state, key).tenant_id if key else None
+    return state.presence_reads.summary(tenant_id)
+
+
+async def presence_reads_reset(state: EmulatorState, request: Request, body: Any) -> Any:
+    state.presence_reads.reset()
+    return {"reset": True}
+
+
 def table() -> list[tuple[str, Handler, list[str]]]:
     get, post = ["GET"], ["POST"]
     return [
@@ -182,4 +218,8 @@ def table() -> list[tuple[str, Handler, list[str]]]:
         ("/_emulator/presence", presence_at, get),
         ("/_emulator/directory", directory, post),
         ("/_emulator/lists/items", list_items, post),
+        ("/_emulator/lists/writes", list_writes, get),
+        ("/_emulator/lists/writes/reset", list_writes_reset, post),
+        ("/_emulator/presence-reads", presence_reads, get),
+        ("/_emulator/presence-reads/reset", presence_reads_reset, post),
     ]

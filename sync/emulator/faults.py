@@ -1,12 +1,13 @@
 """Fault injection: an ASGI middleware in front of Graph and SharePoint that misbehaves on request.
 
 Switches (``FaultConfig``, live in ``state.faults``, set by ``POST /_emulator/faults`` or CLI flags):
-latency (``fixed:MS``, ``uniform:MIN_MS,MAX_MS``, ``exp:MEAN_MS`` capped at 10x the mean), ``error_rate``
+latency (a model from latency.py: one spec for all, or ``presence=150:400,other=80``), ``error_rate``
 (500/502/503/504, 503 with Retry-After), ``burst_429`` (the next N matching requests get 429 with a
 fractional Retry-After), ``reset_rate`` (headers with a Content-Length, half the body, then the
 connection drops), ``truncate_rate`` (the JSON body cut in half, consistent Content-Length),
 ``malformed_rate`` (200 with invalid JSON), ``revoke_tokens`` (revoke every token once),
-``revoke_every`` (seconds between revocations), ``paths`` (path prefixes, default ``/v1.0`` and
+``revoke_every`` (seconds between revocations), ``batch_item_429_rate`` and ``batch_item_retry_after``
+(Graph ``$batch`` items answered 429 inside the 200 envelope, see graph_batch.py), ``paths`` (path prefixes, default ``/v1.0`` and
 ``/sites``; ``/_emulator`` never) and ``seed`` (one random stream, so a run can be repeated).
 """
 
@@ -14,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .latency import LatencyModel, kind_of, parse_model, parse_spec
 from .responses import graph_error_body, sp_error
 from .state import EmulatorState
 from .tokens import AuthFailure
@@ -42,22 +45,11 @@ _5XX = {
 
 
 def parse_latency(spec: str | None) -> tuple[str, float, float] | None:
-    """``fixed:MS`` | ``uniform:MIN,MAX`` | ``exp:MEAN`` (milliseconds) -> (kind, a, b); None/"none" -> None."""
+    """One spec (``fixed:MS`` | ``uniform:MIN,MAX`` | ``exp:MEAN`` | ``MS`` | ``P50:P99``) -> (kind, a, b); None/"none" -> None."""
     if spec is None or spec.strip().lower() in ("", "none", "off", "0"):
         return None
-    kind, _, args = spec.strip().partition(":")
-    try:
-        nums = [float(x) for x in args.split(",")] if args else []
-    except ValueError:
-        raise ValueError(f"latency {spec!r}: numbers expected, e.g. fixed:50, uniform:10,200, exp:40") from None
-    kind = kind.lower()
-    if kind == "fixed" and len(nums) == 1 and nums[0] >= 0:
-        return ("fixed", nums[0], nums[0])
-    if kind == "uniform" and len(nums) == 2 and 0 <= nums[0] <= nums[1]:
-        return ("uniform", nums[0], nums[1])
-    if kind == "exp" and len(nums) == 1 and nums[0] > 0:
-        return ("exp", nums[0], nums[0] * 10)
-    raise ValueError(f"latency {spec!r}: use fixed:MS, uniform:MIN_MS,MAX_MS or exp:MEAN_MS")
+    parsed = parse_spec(spec)
+    return (parsed.kind, parsed.a, parsed.b)
 
 
 @dataclass
@@ -71,27 +63,33 @@ class FaultConfig:
     malformed_rate: float = 0.0
     revoke_tokens: bool = False  # revoke every token on the next matching request, once
     revoke_every: float | None = None  # seconds between token revocations (None: never)
+    batch_item_429_rate: float = 0.0  # that share of Graph $batch items answered 429 without running them
+    batch_item_retry_after: float = 0.5  # seconds; each 429 item gets 80-100% of it, fractional
     paths: list[str] = field(default_factory=lambda: list(DEFAULT_PATHS))
     seed: int | None = None
     _rng: random.Random = field(init=False, repr=False, compare=False)
-    _latency: tuple[str, float, float] | None = field(init=False, repr=False, compare=False)
+    _latency: LatencyModel | None = field(init=False, repr=False, compare=False)
     _last_revoke: float = field(init=False, repr=False, compare=False, default=0.0)
     _not_before: dict[tuple[str, str, str], float] = field(init=False, repr=False, compare=False)
+    _item_not_before: dict[str, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.validate()
         self._rng = random.Random(self.seed)
         self._not_before = {}
+        self._item_not_before = {}
         self._last_revoke = time.monotonic()
 
     def validate(self) -> None:
-        self._latency = parse_latency(self.latency)
-        for name in ("error_rate", "reset_rate", "truncate_rate", "malformed_rate"):
+        self._latency = parse_model(self.latency)
+        for name in ("error_rate", "reset_rate", "truncate_rate", "malformed_rate", "batch_item_429_rate"):
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.burst_429 < 0 or self.burst_retry_after < 0:
             raise ValueError("burst_429 and its Retry-After must not be negative")
+        if self.batch_item_retry_after < 0:
+            raise ValueError("batch_item_retry_after must not be negative")
         if self.revoke_every is not None and self.revoke_every <= 0:
             raise ValueError("revoke_every must be positive seconds")
         if isinstance(self.paths, str):
@@ -102,15 +100,19 @@ class FaultConfig:
         return [f.name for f in fields(cls) if not f.name.startswith("_")]
 
     def to_json(self) -> dict[str, Any]:
+        """The switches, plus the parsed latency model (read-only) so a caller sees what it asked for."""
         d = asdict(self)
-        return {k: d[k] for k in self.public_fields()}
+        out = {k: d[k] for k in self.public_fields()}
+        out["latency_model"] = self._latency.to_json() if self._latency is not None else None
+        return out
 
     def merged(self, changes: dict[str, Any]) -> FaultConfig:
         """A new config: this one with ``changes`` applied (ValueError on unknown names or bad values)."""
+        changes = {k: v for k, v in changes.items() if k != "latency_model"}  # read-only, echoed by GET
         unknown = set(changes) - set(self.public_fields())
         if unknown:
             raise ValueError(f"unknown fault switch(es): {', '.join(sorted(unknown))}")
-        values = self.to_json()
+        values = {k: getattr(self, k) for k in self.public_fields()}
         values.update(changes)
         try:
             return FaultConfig(**values)
@@ -122,26 +124,33 @@ class FaultConfig:
             return False
         return any(path.startswith(p) for p in self.paths)
 
-    def delay(self) -> float:
-        """Seconds to wait, never more than the spec allows."""
+    def delay(self, path: str = "") -> float:
+        """Seconds to wait for a request to ``path`` (its kind picks the spec), never more than the spec allows."""
         if self._latency is None:
             return 0.0
-        kind, a, b = self._latency
-        if kind == "fixed":
-            ms = a
-        elif kind == "uniform":
-            ms = self._rng.uniform(a, b)
-        else:
-            ms = min(self._rng.expovariate(1.0 / a), b)
-        return ms / 1000.0
+        spec = self._latency.spec_for(kind_of(path))
+        return spec.draw_ms(self._rng) / 1000.0 if spec is not None else 0.0
 
     def hit(self, rate: float) -> bool:
         return rate > 0 and self._rng.random() < rate
 
+    def batch_item(self, key: str) -> tuple[bool, float | None]:
+        """For one Graph $batch item (``key`` names the request and its caller): (came back before its
+        Retry-After, the Retry-After of an injected 429 or None to run it)."""
+        now = time.monotonic()
+        early = now < self._item_not_before.get(key, 0.0)
+        if not self.hit(self.batch_item_429_rate):
+            return early, None
+        wait = math.ceil(self.batch_item_retry_after * (0.8 + 0.2 * self._rng.random()) * 1000) / 1000
+        if len(self._item_not_before) > 50_000:  # forget what has expired, so the map stays small
+            self._item_not_before = {k: t for k, t in self._item_not_before.items() if t > now}
+        self._item_not_before[key] = now + wait
+        return early, wait
+
 
 def _bucket(path: str) -> str:
     p = path.lower()
-    if "/_api/" in p or p.endswith("/_api"):
+    if "/_api/" in p or p.endswith("/_api") or p.startswith("/v1.0/sites/"):
         return "sharepoint"
     if "presence" in p:
         return "presence"
@@ -177,7 +186,7 @@ class FaultMiddleware:
         stats = self.state.stats
         self._revoke(cfg)
         # One draw per switch, always in this order, so a seed reproduces the same run.
-        wait = cfg.delay()
+        wait = cfg.delay(scope["path"])
         error, reset, truncate, malformed = (cfg.hit(cfg.error_rate), cfg.hit(cfg.reset_rate),
                                              cfg.hit(cfg.truncate_rate), cfg.hit(cfg.malformed_rate))
         if wait > 0:
@@ -227,7 +236,10 @@ class FaultMiddleware:
             if now < cfg._not_before.get(key, 0.0):
                 state.stats.retry_after_violations += 1
             cfg._not_before[key] = now + retry_after
-            state.throttle.force(key[0], key[1], key[2], retry_after)
+            if key[0] == "sharepoint":
+                state.sp_quota.force(key[1], key[2], retry_after)
+            else:
+                state.throttle.force(key[0], key[1], key[2], retry_after)
         state.stats.throttled += 1
         state.stats.faults_injected["burst_429"] += 1
         ra = f"{retry_after:.3f}"

@@ -4,7 +4,9 @@ Each item goes through the same router as a direct call (``in_batch=True``), so 
 counted, permission-checked and throttled on its own: a throttled item comes back as a
 429 item with its ``Retry-After`` inside the 200 envelope. ``dependsOn`` orders items;
 an item whose prerequisite failed gets 424. The envelope itself is 400 only when the
-batch is malformed (as Graph does).
+batch is malformed (as Graph does). The fault switch ``batch_item_429_rate`` answers that share
+of items with a 429 item without running them, as Graph does when a workload behind the batch is
+busy; a client that sends the same item again before its ``Retry-After`` counts as a violation.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .faults import FaultConfig
 from .graph import CONTENT_TYPE, Reject, add
-from .graph_router import GraphRequest, GraphResponse, GraphRouter, error
+from .graph_router import GraphRequest, GraphResponse, GraphRouter, error, throttled
 
 __all__ = ["register"]
 
@@ -122,6 +125,24 @@ async def _run_item(req: GraphRequest, router: GraphRouter, it: dict[str, Any]) 
     return resp
 
 
+def _injected_429(req: GraphRequest, it: dict[str, Any]) -> GraphResponse | None:
+    """The fault layer's 429 for this item, or None to run it; counts early comebacks as violations."""
+    cfg = req.state.faults
+    if not isinstance(cfg, FaultConfig) or not cfg.applies("/v1.0/$batch"):
+        return None
+    body = json.dumps(it.get("body"), sort_keys=True, separators=(",", ":"))
+    key = f"{req.token.client_id}|{req.tenant.tenant_id}|{it['method'].upper()}|{it['url']}|{body}"
+    early, retry_after = cfg.batch_item(key)
+    stats = req.state.stats
+    if early:
+        stats.retry_after_violations += 1
+    if retry_after is None:
+        return None
+    stats.throttled += 1
+    stats.faults_injected["batch_item_429"] += 1
+    return throttled(retry_after, req)
+
+
 async def run_batch(req: GraphRequest, router: GraphRouter) -> GraphResponse:
     items = _validate(req)
     results: dict[str, GraphResponse] = {}
@@ -131,7 +152,7 @@ async def run_batch(req: GraphRequest, router: GraphRouter) -> GraphResponse:
             results[it["id"]] = error(424, "FailedDependency",
                                       f"Request {it['id']} depends on request {failed[0]}, which failed.")
         else:
-            results[it["id"]] = await _run_item(req, router, it)
+            results[it["id"]] = _injected_429(req, it) or await _run_item(req, router, it)
     responses = []
     for it in items:
         r = results[it["id"]]

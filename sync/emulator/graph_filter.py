@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FilterError", "parse_filter"]
+__all__ = ["FilterError", "UpnRange", "parse_filter", "parse_upn_range"]
 
 _PROPS = {"userprincipalname": "userPrincipalName", "mail": "mail", "id": "id"}
 
@@ -141,3 +141,88 @@ def parse_filter(text: str, max_values: int = 15) -> list[tuple[str, str]]:
             f"Too many child clauses specified in search filter expression containing 'OR' operators: "
             f"{len(terms)}. Max allowed: {max_values}.")
     return terms
+
+
+# --- ranges on userPrincipalName ---------------------------------------------------------------------------
+# The user resource documents userPrincipalName as filterable with ge, le and startsWith (also eq); a job
+# that reads a big directory in parallel partitions sends "userPrincipalName ge 'a' and userPrincipalName
+# le 'b'". Comparisons are case-insensitive, as UPNs are. Grammar of this form (no "or")::
+#
+#     conj := atom ("and" atom)*
+#     atom := "(" conj ")" | startswith "(" userPrincipalName "," STRING ")"
+#           | userPrincipalName ("ge" | "le" | "eq") STRING
+
+_RANGE_WORDS = {"ge", "le", "startswith"}
+
+
+@dataclass(frozen=True)
+class UpnRange:
+    """Lower-cased bounds a UPN must lie within: ``lo <= upn <= hi`` and ``upn.startswith(prefix)``."""
+
+    lo: str | None = None
+    hi: str | None = None
+    prefix: str = ""
+    empty: bool = False  # two startswith that cannot both hold
+
+
+class _RangeParser(_Parser):
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        super().__init__(tokens)
+        self.lo: str | None = None
+        self.hi: str | None = None
+        self.prefixes: list[str] = []
+
+    def conj(self) -> None:
+        self.range_atom()
+        while (tok := self.peek()) is not None and tok[0] == "word" and tok[1].lower() == "and":
+            self.pos += 1
+            self.range_atom()
+
+    def range_atom(self) -> None:
+        tok = self.peek()
+        if tok is not None and tok[0] == "(":
+            self.pos += 1
+            self.conj()
+            self.take(")", "')'")
+            return
+        name = self.take("word", "a property name or startswith")
+        if name.lower() == "startswith":
+            self.take("(", "'('")
+            self._upn(self.take("word", "a property name"))
+            self.take(",", "','")
+            self.prefixes.append(self.take("str", "a string literal").lower())
+            self.take(")", "')'")
+            return
+        self._upn(name)
+        op = self.take("word", "an operator").lower()
+        if op not in ("ge", "le", "eq"):
+            raise _unsupported("userPrincipalName")
+        value = self.take("str", "a string literal").lower()
+        if op in ("ge", "eq"):
+            self.lo = value if self.lo is None else max(self.lo, value)
+        if op in ("le", "eq"):
+            self.hi = value if self.hi is None else min(self.hi, value)
+
+    @staticmethod
+    def _upn(name: str) -> None:
+        if name.lower() != "userprincipalname":
+            raise _unsupported(name)
+
+
+def parse_upn_range(text: str) -> UpnRange | None:
+    """The bounds of a ge/le/startswith filter on userPrincipalName; None when the filter is not one
+    (the eq/in/or form of ``parse_filter`` applies); FilterError when Graph would refuse it."""
+    tokens = tokenize(text)
+    if not any(kind == "word" and value.lower() in _RANGE_WORDS for kind, value in tokens):
+        return None
+    parser = _RangeParser(tokens)
+    parser.conj()
+    rest = parser.peek()
+    if rest is not None:
+        if rest[0] == "word" and rest[1].lower() == "or":
+            raise FilterError("Request_UnsupportedQuery",
+                              "Unsupported query: 'or' cannot be combined with ge, le or startswith here.")
+        raise _invalid(f"unexpected {rest[1]!r}.")
+    prefix = max(parser.prefixes, key=len, default="")
+    empty = any(not prefix.startswith(p) for p in parser.prefixes)
+    return UpnRange(parser.lo, parser.hi, prefix, empty)

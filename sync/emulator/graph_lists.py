@@ -5,8 +5,8 @@ refuses them). Sites are addressed by path (``/sites/{host}:/sites/x[:]``; ``hos
 site's real host name, e.g. contoso.sharepoint.com, or this emulator's own host, with or
 without port) or by composite id ``host,siteCollectionGuid,webGuid``. A token sees only its
 own tenant's site; another tenant's site answers 404 ``itemNotFound``, as Graph hides it.
-Requests count in the "sharepoint" budget of the (app, tenant), the one SharePoint REST uses,
-because Graph's list calls spend SharePoint's resource units.
+Requests spend the (app, tenant)'s SharePoint resource units, the budget SharePoint REST uses
+(one item or site 1 RU; lists, a list, a page of items or a write 2 RU).
 """
 
 from __future__ import annotations
@@ -46,24 +46,24 @@ class _Reject(Exception):
 
 def register(router: GraphRouter) -> None:
     """Add the list route's handlers; most specific patterns first (the router takes the first match)."""
-    def add(method: str, pattern: str, endpoint: str, fn: Any, write: bool = False) -> None:
+    def add(method: str, pattern: str, endpoint: str, fn: Any, cost: int, write: bool = False) -> None:
         async def run(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
             try:
                 return await fn(req, m)
             except _Reject as rej:
                 return rej.response
         router.route(method, pattern, endpoint, bucket="sharepoint",
-                     permissions=_WRITE if write else _READ)(run)
+                     permissions=_WRITE if write else _READ, cost=cost)(run)
 
-    add("GET", _ITEM + "/fields", "graph.listitem.fields", _get_fields)
-    add("PATCH", _ITEM + "/fields", "graph.listitem.update", _patch_fields, write=True)
-    add("GET", _ITEM, "graph.listitem", _get_item)
-    add("DELETE", _ITEM, "graph.listitem.delete", _delete_item, write=True)
-    add("GET", _LIST + "/items", "graph.listitems", _list_items)
-    add("POST", _LIST + "/items", "graph.listitem.create", _create_item, write=True)
-    add("GET", _LIST, "graph.list", _get_list)
-    add("GET", _SITE + r":?/lists", "graph.lists", _get_lists)
-    add("GET", _SITE + r":?", "graph.site", _get_site)
+    add("GET", _ITEM + "/fields", "graph.listitem.fields", _get_fields, 1)
+    add("PATCH", _ITEM + "/fields", "graph.listitem.update", _patch_fields, 2, write=True)
+    add("GET", _ITEM, "graph.listitem", _get_item, 1)
+    add("DELETE", _ITEM, "graph.listitem.delete", _delete_item, 2, write=True)
+    add("GET", _LIST + "/items", "graph.listitems", _list_items, 2)
+    add("POST", _LIST + "/items", "graph.listitem.create", _create_item, 2, write=True)
+    add("GET", _LIST, "graph.list", _get_list, 2)
+    add("GET", _SITE + r":?/lists", "graph.lists", _get_lists, 2)
+    add("GET", _SITE + r":?", "graph.site", _get_site, 1)
 
 
 # --- lookups ---------------------------------------------------------------------------------------
@@ -313,6 +313,7 @@ async def _patch_fields(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
     item.fields.update(values)
     item.version += 1
     item.modified = now_iso()
+    lst.record_write(item.id)
     return GraphResponse(200, {"@odata.context": _fields_ctx(req, site, lst, item), **_fields(lst, item, None)},
                          {"ETag": _etag(lst, item)})
 

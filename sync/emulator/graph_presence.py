@@ -69,6 +69,7 @@ async def presences_by_user_id(req: GraphRequest, m: re.Match[str]) -> GraphResp
     now = state.clock.now()
     keep_unknown = state.limits.unknown_presence_ids != "omit"
     value: list[dict[str, Any]] = []
+    answered: list[str] = []
     seen: set[str] = set()
     for raw in ids:
         if not isinstance(raw, str):
@@ -80,10 +81,13 @@ async def presences_by_user_id(req: GraphRequest, m: re.Match[str]) -> GraphResp
         user = users.get(uid)
         if user is not None:
             value.append(model(tenant, user, now))
+            answered.append(uid)
         elif _GUID.fullmatch(uid) is None:
             raise _bad(f"Invalid user id: '{raw}'. User ids must be object id GUIDs.")
         elif keep_unknown:
             value.append(unknown_presence(uid))
+            answered.append(uid)
+    state.presence_reads.record(tenant.tenant_id, answered)
     return GraphResponse(200, {"@odata.context": context(req, "Collection(microsoft.graph.presence)"),
                                "value": value})
 
@@ -95,6 +99,7 @@ def _one(req: GraphRequest, key: str, ctx: str) -> GraphResponse:
             raise _bad(f"Invalid user id: '{key}'. User ids must be object id GUIDs.")
         raise Reject(404, "NotFound", f"Presence for user '{key}' was not found.")
     item = req.state.presence.presence(req.tenant, user, req.state.clock.now())
+    req.state.presence_reads.record(req.tenant.tenant_id, (user.id,))
     return GraphResponse(200, {"@odata.context": context(req, ctx), **item})
 
 

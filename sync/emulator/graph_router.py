@@ -64,6 +64,7 @@ class _Route:
     endpoint: str
     bucket: str
     permissions: tuple[str, ...]  # any one of these grants access
+    cost: int = 1  # SharePoint resource units ("sharepoint" bucket only)
 
 
 class GraphRouter:
@@ -71,11 +72,11 @@ class GraphRouter:
         self._routes: list[_Route] = []
 
     def route(self, method: str, pattern: str, endpoint: str, *, bucket: str = "directory",
-              permissions: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+              permissions: tuple[str, ...] = (), cost: int = 1) -> Callable[[Handler], Handler]:
         """Register ``handler`` for ``method`` and a full-match regex on the decoded path."""
         def deco(fn: Handler) -> Handler:
             self._routes.append(_Route(method.upper(), re.compile(pattern, re.IGNORECASE), fn,
-                                       endpoint, bucket, permissions))
+                                       endpoint, bucket, permissions, cost))
             return fn
         return deco
 
@@ -94,6 +95,8 @@ class GraphRouter:
             if r.permissions and not (req.token.permissions & set(r.permissions)):
                 return error(403, "Authorization_RequestDenied",
                              "Insufficient privileges to complete the operation.")
+            if r.bucket == "sharepoint":  # Graph's list route spends SharePoint's resource units
+                return await self._sharepoint(r, req, m)
             decision = st.throttle.check(r.bucket, req.token.client_id, req.tenant.tenant_id)
             if decision.violation:
                 st.stats.retry_after_violations += 1
@@ -109,12 +112,27 @@ class GraphRouter:
         return error(400, "BadRequest", f"Resource not found for the segment '{path.strip('/').split('/')[0]}'.")
 
 
-def throttled(retry_after: float, req: GraphRequest) -> GraphResponse:
+    async def _sharepoint(self, r: _Route, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+        st = req.state
+        decision = st.sp_quota.charge(req.token.client_id, req.tenant.tenant_id, r.cost)
+        if decision.violation:
+            st.stats.retry_after_violations += 1
+        if not decision.allowed:
+            st.stats.throttled += 1
+            resp = throttled(decision.retry_after, req, "ResourceUnitLimitExceeded")
+        else:
+            resp = await r.handler(req, m)
+        resp.headers.update(decision.headers)
+        return resp
+
+
+def throttled(retry_after: float, req: GraphRequest,
+              information: str = "CommunicationsServiceLimitExceeded") -> GraphResponse:
     body = graph_error_body("TooManyRequests", "Please retry again later.")
     body["error"]["innerError"].update({"code": "429", "message": "Please retry after", "status": "429"})
     ra = f"{retry_after:.3f}".rstrip("0").rstrip(".")
     return GraphResponse(429, body, {
         "Retry-After": ra,
         "x-ms-throttle-scope": f"Tenant_Application/ReadWrite/{req.token.client_id}/{req.tenant.tenant_id}",
-        "x-ms-throttle-information": "CommunicationsServiceLimitExceeded",
+        "x-ms-throttle-information": information,
     })

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from .graph import Reject, add, context, decode_token, encode_token, link
-from .graph_filter import FilterError, parse_filter
+from .graph_filter import FilterError, UpnRange, parse_filter, parse_upn_range
 from .graph_router import GraphRequest, GraphResponse, GraphRouter
 from .model import DEFAULT_USER_PROPERTIES, Tenant, User
 
@@ -41,6 +41,7 @@ _NOT_FOUND = "Resource '{}' does not exist or one of its queried reference-prope
 
 _sorted_cache: dict[int, tuple[tuple[int, int], list[str]]] = {}
 _mail_cache: dict[int, tuple[tuple[int, int], dict[str, list[str]]]] = {}
+_upn_cache: dict[int, tuple[tuple[int, int], tuple[list[str], list[str]]]] = {}
 _fingerprints: dict[int, str] = {}
 
 
@@ -160,22 +161,67 @@ def _page_after(req: GraphRequest, kind: str) -> str | None:
 
 # --- handlers ------------------------------------------------------------------------------------------
 
-async def list_users(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-    select = select_of(req)
-    top = page_size(req)
+def upn_index(tenant: Tenant) -> tuple[list[str], list[str]]:
+    """Lower-cased UPNs in order and the user ids in the same order, rebuilt only when the directory changed,
+    so a ge/le/startswith page costs two bisections instead of a scan of the directory."""
+    key = (tenant.directory_version, len(tenant.users))
+    hit = _upn_cache.get(id(tenant))
+    if hit is None or hit[0] != key:
+        pairs = sorted((u.user_principal_name.lower(), u.id) for u in tenant.users.values())
+        hit = (key, ([k for k, _ in pairs], [i for _, i in pairs]))
+        _upn_cache[id(tenant)] = hit
+    return hit[1]
+
+
+def _range_bounds(keys: list[str], rng: UpnRange) -> tuple[int, int]:
+    """[start, end) of the keys a UPN range keeps."""
+    if rng.empty:
+        return 0, 0
+    start = bisect_left(keys, rng.lo) if rng.lo is not None else 0
+    end = bisect_right(keys, rng.hi) if rng.hi is not None else len(keys)
+    if rng.prefix:
+        start = max(start, bisect_left(keys, rng.prefix))
+        end = min(end, bisect_left(keys, rng.prefix + "\U0010ffff"))
+    return start, max(start, end)
+
+
+def _upn_range(req: GraphRequest, text: str) -> UpnRange | None:
+    try:
+        return parse_upn_range(text)
+    except FilterError as exc:
+        raise Reject(400, exc.code, exc.message) from None
+
+
+def _select_page(req: GraphRequest, top: int) -> tuple[list[str], int, str | None, str]:
+    """(ids of this page, how many match in all, page token position of the last one or None, token kind)."""
     flt = req.q("filter")
+    rng = _upn_range(req, flt) if flt and flt.strip() else None
+    if rng is not None:
+        keys, order = upn_index(req.tenant)
+        first, end = _range_bounds(keys, rng)
+        after = _page_after(req, "users-upn")
+        start = bisect_right(keys, after, first, end) if after is not None else first
+        stop = min(start + top, end)
+        return order[start:stop], end - first, keys[stop - 1] if stop < end else None, "users-upn"
     ids = filtered_ids(req, flt) if flt and flt.strip() else sorted_ids(req.tenant)
     after = _page_after(req, "users")
     start = bisect_right(ids, after) if after is not None else 0
     page = ids[start:start + top]
+    return page, len(ids), page[-1] if start + top < len(ids) else None, "users"
+
+
+async def list_users(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
+    select = select_of(req)
+    top = page_size(req)
+    page, total, last, kind = _select_page(req, top)
     users = req.tenant.users
     body: dict[str, Any] = {"@odata.context": _context(req, "users", select)}
     count = (req.q("count") or "").lower() == "true" and req.headers.get("consistencylevel", "").lower() == "eventual"
-    if count and after is None:
-        body["@odata.count"] = len(ids)
-    if start + top < len(ids):
+    if count and req.q("skiptoken") is None:
+        body["@odata.count"] = total
+    if last is not None:
         params = {k: v for k, v in req.query.items() if k.lstrip("$").lower() != "skiptoken"}
-        params["$skiptoken"] = encode_token({"k": "users", "t": req.tenant.tenant_id, "a": page[-1]})
+        params["$skiptoken"] = encode_token({"k": kind, "t": req.tenant.tenant_id, "a": last})
         body["@odata.nextLink"] = link(req, "/users", params)
     body["value"] = [project(users[i], select) for i in page if i in users]
     return GraphResponse(200, body)
@@ -236,13 +282,32 @@ def _sync_state_lost() -> Reject:
                   "synchronized again.")
 
 
+def delta_page_size(req: GraphRequest) -> int:
+    """Objects per delta page: ``Prefer: odata.maxpagesize=N`` honoured up to 200, 200 by default (Graph's
+    users/delta pages hold at most about 200 objects); ``$top`` is validated like on /users and capped too."""
+    cap = req.state.limits.delta_page_max
+    prefer = re.search(r"odata\.maxpagesize=(\d+)", req.headers.get("prefer", ""))
+    if req.q("top") is not None:
+        return min(page_size(req), cap)
+    if prefer and int(prefer.group(1)) > 0:
+        return min(int(prefer.group(1)), cap)
+    return cap
+
+
 def _delta_state(req: GraphRequest) -> dict[str, Any]:
     """Where this delta call stands: ``since`` (None on the initial round), ``upto``, ``after``, ``s``, ``n``."""
     tenant = req.tenant
     dtok, stok = req.q("deltatoken"), req.q("skiptoken")
     if dtok is None and stok is None:
         return {"since": None, "upto": tenant.directory_version, "after": None, "s": select_of(req),
-                "n": page_size(req)}
+                "n": delta_page_size(req)}
+    if dtok is not None and dtok.strip().lower() == "latest":
+        # "Sync from now": GET /users/delta?$deltatoken=latest answers no objects and a deltaLink that later
+        # returns only the changes made after this call (Microsoft Graph docs, "user: delta", optional query
+        # parameters: "$deltatoken=latest ... returns an empty response with a deltaLink"; also "Use delta
+        # query to track changes in Microsoft Graph data", section "Retrieve latest deltaLink").
+        return {"since": None, "upto": tenant.directory_version, "after": None, "s": select_of(req),
+                "n": delta_page_size(req), "latest": True}
     tok = decode_token(dtok if dtok is not None else stok or "")
     if not tok or tok.get("k") != "delta":
         raise Reject(400, "Request_BadRequest", "The specified delta or page token is malformed.")
@@ -252,8 +317,8 @@ def _delta_state(req: GraphRequest) -> dict[str, Any]:
         raise _sync_state_lost()
     select = select_of(req) or tok.get("s")
     explicit = req.q("top") is not None or "maxpagesize" in req.headers.get("prefer", "")
-    size = page_size(req) if explicit else int(tok.get("n") or 0)
-    size = size or req.state.limits.page_default
+    size = delta_page_size(req) if explicit else int(tok.get("n") or 0)
+    size = size or req.state.limits.delta_page_max
     if dtok is not None:
         return {"since": int(tok["upto"]), "upto": tenant.directory_version, "after": None, "s": select, "n": size}
     return {"since": tok.get("since"), "upto": int(tok["upto"]), "after": tok.get("a"), "s": select, "n": size}
@@ -265,7 +330,9 @@ async def users_delta(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         raise Reject(400, "Request_UnsupportedQuery", "$filter is not supported on users/delta by this tenant.")
     st = _delta_state(req)
     since, select, top = st["since"], st["s"], st["n"]
-    if since is None:
+    if st.get("latest"):
+        ids: list[str] = []
+    elif since is None:
         ids = sorted_ids(tenant)
     else:
         changed = {uid for uid, u in tenant.users.items() if u.version > since}

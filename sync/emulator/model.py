@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,11 @@ class SpList:
     items: dict[int, ListItem] = field(default_factory=dict)
     next_id: int = 1
     indexed_columns: set[str] = field(default_factory=set)  # exempt from the list view threshold
+    writes: Counter[int] = field(default_factory=Counter)  # updates per item id, for tests (write log)
+
+    def record_write(self, item_id: int) -> None:
+        """Count one update of an item (Graph PATCH fields, REST MERGE/PATCH, in or out of a $batch)."""
+        self.writes[item_id] += 1
 
     @property
     def entity_type_name(self) -> str:

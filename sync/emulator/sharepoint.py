@@ -3,16 +3,16 @@
 What a request goes through, in order: the site must exist (404); the bearer token must be
 valid, of the site's tenant and for SharePoint's audience (401 with ``WWW-Authenticate``);
 app-only tokens minted from a client secret are refused (401 "Unsupported app only token.",
-as SharePoint Online does: such apps must use Graph's list route); the (app, tenant) budget
-"sharepoint" (429 with an integer ``Retry-After``; a client that keeps coming back before its
-``Retry-After`` has elapsed gets 503 "Server Too Busy"); the permission (403 "Access denied.").
+as SharePoint Online does: such apps must use Graph's list route); the (app, tenant) budget of
+resource units (sharepoint_quota.py: 429 with ``Retry-After``; a client that keeps coming back
+before its ``Retry-After`` has elapsed gets 503 "Server Too Busy"); the permission (403 "Access
+denied."). A ``$batch`` envelope costs nothing; each of its parts is charged on its own.
 Resources live in sharepoint_api.py, the multipart batch in sharepoint_batch.py.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -22,9 +22,10 @@ from starlette.routing import BaseRoute, Route
 
 from . import sharepoint_json as sj
 from .model import Tenant
-from .sharepoint_api import classify, dispatch
+from .sharepoint_api import classify, cost, dispatch
 from .sharepoint_batch import SubRequest, parse_batch, render_batch
 from .sharepoint_call import SpCall, SpResult, sp_error_result
+from .sharepoint_quota import format_retry_after
 from .state import EmulatorState
 from .tokens import AuthFailure, TokenInfo
 
@@ -68,13 +69,15 @@ class SharePointService:
         token = self.authenticate(headers.get("authorization"), tenant, origin, fmt)
         if isinstance(token, SpResult):
             return _render(token)
-        refused = self.admit(token, tenant, fmt)
-        if refused:
-            return _render(refused)
         call = SpCall(method, rest, dict(request.query_params), headers, body, origin, tenant, site, token, fmt)
         if endpoint_name == "sharepoint.batch":
             return await self.batch(call, headers.get("content-type", ""))
-        return _render(await self.run(call))
+        refused, quota_headers = self.admit(token, tenant, fmt, cost(rest, method))
+        if refused:
+            return _render(refused)
+        result = await self.run(call)
+        result.headers.update(quota_headers)
+        return _render(result)
 
     def authenticate(self, authorization: str | None, tenant: Tenant, origin: str,
                      fmt: str) -> TokenInfo | SpResult:
@@ -92,27 +95,27 @@ class SharePointService:
             return _unauthorized(tenant, origin, "Unsupported app only token.", 3000003)
         return token
 
-    def admit(self, token: TokenInfo, tenant: Tenant, fmt: str) -> SpResult | None:
-        """Count the request in the (app, tenant) budget; None when it may proceed."""
+    def admit(self, token: TokenInfo, tenant: Tenant, fmt: str, units: int) -> tuple[SpResult | None, dict[str, str]]:
+        """Charge ``units`` RUs to the (app, tenant) minute: (refusal or None, RateLimit-* headers to send)."""
         st = self.state
         key = (token.client_id, tenant.tenant_id)
-        decision = st.throttle.check("sharepoint", *key)
+        decision = st.sp_quota.charge(*key, units)
         if decision.violation:
             st.stats.retry_after_violations += 1
             self._early_retries[key] = self._early_retries.get(key, 0) + 1
         elif decision.allowed:
             self._early_retries.pop(key, None)
         if decision.allowed:
-            return None
+            return None, decision.headers
         st.stats.throttled += 1
-        retry_after = str(max(1, math.ceil(decision.retry_after)))
+        headers = {"Retry-After": format_retry_after(decision.retry_after), **decision.headers}
         busy_after = st.limits.sharepoint_busy_after_violations
         if busy_after and self._early_retries.get(key, 0) >= busy_after:
             return sp_error_result(fmt, 503, "-2146232832, Microsoft.SharePoint.SPServerTooBusyException",
-                                   "Server Too Busy", {"Retry-After": retry_after})
+                                   "Server Too Busy", headers), {}
         return sp_error_result(fmt, 429, "-2147024860, Microsoft.SharePoint.SPRequestThrottledException",
                                "The request has been throttled. Retry after the number of seconds in the "
-                               "Retry-After header.", {"Retry-After": retry_after})
+                               "Retry-After header.", headers), {}
 
     async def run(self, call: SpCall) -> SpResult:
         """Permission check, then the resource handler (shared by direct requests and ``$batch`` parts)."""
@@ -131,7 +134,9 @@ class SharePointService:
             return _render(sp_error_result(call.fmt, 400, "-1, Microsoft.Data.OData.ODataException", str(exc)))
         results = [await self._sub(call, part) for part in parts]
         data, ctype = render_batch(results)
-        return Response(data, 200, media_type=ctype)
+        last = next((r.headers for r in reversed(results) if "RateLimit-Limit" in r.headers), {})
+        envelope = {k: v for k, v in last.items() if k.startswith("RateLimit-")}
+        return Response(data, 200, headers=envelope, media_type=ctype)
 
     async def _sub(self, outer: SpCall, part: SubRequest) -> SpResult:
         """One part of a batch, run as if sent alone with the batch's token."""
@@ -149,12 +154,14 @@ class SharePointService:
         name, _ = classify(path, method)
         self.state.stats.count(name)
         assert outer.token is not None
-        refused = self.admit(outer.token, outer.tenant, fmt)
+        refused, quota_headers = self.admit(outer.token, outer.tenant, fmt, max(1, cost(path, method)))
         if refused:
             return refused
         call = SpCall(method, path, dict(parse_qsl(u.query, keep_blank_values=True)), headers, part.body,
                       outer.origin, outer.tenant, outer.site, outer.token, fmt)
-        return await self.run(call)
+        result = await self.run(call)
+        result.headers.update(quota_headers)
+        return result
 
 
 def _effective_method(method: str, headers: dict[str, str]) -> str:

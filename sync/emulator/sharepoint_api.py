@@ -19,7 +19,7 @@ from .model import Site, SpList
 from .sharepoint_call import ARGUMENT, INVALID_QUERY, SpCall, SpResult, err, list_uri, ok, project
 from .sharepoint_items import add_item, delete_item, item_entity, list_items, update_item
 
-__all__ = ["classify", "dispatch"]
+__all__ = ["classify", "cost", "dispatch"]
 
 _LIST = (r"web/lists(?:/getbytitle\('(?P<title>(?:[^']|'')*)'\)|/getbyid\('(?P<gid>[^']*)'\)"
          r"|\((?:guid)?'(?P<gid2>[^']*)'\))")
@@ -68,6 +68,18 @@ def classify(path: str, method: str) -> tuple[str, bool]:
     if t.kind == "item" and writes:
         name = "item.delete" if method == "DELETE" else "item.update"
     return f"sharepoint.{name}", writes
+
+
+_READ_COST = {"contextinfo": 1, "web": 1, "lists": 2, "list": 2, "items": 2, "item": 1, "batch": 0, "unknown": 1}
+
+
+def cost(path: str, method: str) -> int:
+    """Resource units a call spends: one item read 1, a page of items or list metadata 2, a write 2;
+    a ``$batch`` envelope nothing (its parts are charged one by one)."""
+    t = _target(path)
+    if method not in ("GET", "HEAD") and t.kind in ("items", "item"):
+        return 2
+    return _READ_COST[t.kind]
 
 
 async def dispatch(call: SpCall) -> SpResult:

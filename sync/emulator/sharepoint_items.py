@@ -180,6 +180,7 @@ def update_item(call: SpCall, lst: SpList, item: ListItem) -> SpResult:
     item.fields.update(doc)
     item.version += 1
     item.modified = now_iso()
+    lst.record_write(item.id)
     return SpResult(204, None, {"ETag": item.etag})
 
 

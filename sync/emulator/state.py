@@ -8,6 +8,8 @@ from typing import Any
 from .clock import Clock
 from .model import World
 from .presence import PresenceModel
+from .presence_reads import PresenceReads
+from .sharepoint_quota import ResourceUnits
 from .stats import Stats
 from .throttle import Budget, Throttle
 from .tokens import TokenStore
@@ -22,13 +24,14 @@ class Limits:
     presence_max_ids: int = 650
     directory_requests: int = 2000  # per app per tenant per directory_window seconds
     directory_window: float = 10.0
-    sharepoint_requests: int = 1200  # per app per tenant per sharepoint_window seconds
-    sharepoint_window: float = 60.0
+    sharepoint_ru_per_minute: int = 1250  # resource units per app per tenant per rolling minute (SPO's tiers:
+    # 1,250 / 2,500 / 3,750 / 5,000 / 6,250 by licence count; 1,250 is up to 1,000 licences)
     sharepoint_busy_after_violations: int = 2  # Nth early retry in a row gets 503 Server Too Busy (0: never)
     batch_max_requests: int = 20
     filter_max_values: int = 15
     page_default: int = 100
     page_max: int = 999
+    delta_page_max: int = 200  # users/delta: default and largest page (Prefer: odata.maxpagesize)
     token_lifetime: float = 3599.0
     device_code_interval: int = 0  # seconds MSAL waits between polls
     device_code_lifetime: int = 900
@@ -38,7 +41,6 @@ class Limits:
         return {
             "presence": Budget(self.presence_requests, self.presence_window),
             "directory": Budget(self.directory_requests, self.directory_window),
-            "sharepoint": Budget(self.sharepoint_requests, self.sharepoint_window),
         }
 
 
@@ -50,6 +52,8 @@ class EmulatorState:
     stats: Stats = field(default_factory=Stats)
     tokens: TokenStore = field(init=False)
     throttle: Throttle = field(init=False)
+    sp_quota: ResourceUnits = field(init=False)  # SharePoint's RU budgets (REST and Graph's list route)
+    presence_reads: PresenceReads = field(default_factory=PresenceReads)  # freshness ground truth
     presence: PresenceModel = field(init=False)
     faults: Any = None  # faults.FaultConfig, set by the app factory
     device_codes: dict[str, Any] = field(default_factory=dict)  # identity module's pending device flows
@@ -58,9 +62,11 @@ class EmulatorState:
     def __post_init__(self) -> None:
         self.tokens = TokenStore(lifetime=self.limits.token_lifetime)
         self.throttle = Throttle(self.limits.budgets())
+        self.sp_quota = ResourceUnits(self.limits.sharepoint_ru_per_minute)
         self.presence = PresenceModel(self.world.presence_seed)
 
     def apply_limits(self) -> None:
         """Push changed Limits into the budgets and token lifetime."""
         self.throttle.budgets = self.limits.budgets()
+        self.sp_quota.per_minute = self.limits.sharepoint_ru_per_minute
         self.tokens.lifetime = self.limits.token_lifetime

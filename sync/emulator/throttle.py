@@ -1,7 +1,7 @@
 """Rolling-window request budgets with Graph-style Retry-After and violation counting.
 
-Budgets are keyed by ``(bucket, client_id, tenant_id)``; ``bucket`` is "presence",
-"directory" or "sharepoint". Time is real monotonic time, never the presence clock:
+Budgets are keyed by ``(bucket, client_id, tenant_id)``; ``bucket`` is "presence" or
+"directory" (SharePoint counts resource units instead: sharepoint_quota.py). Time is real monotonic time, never the presence clock:
 clients sleep in real time.
 """
 

@@ -39,9 +39,11 @@ def limits(emulator: EmulatorServer) -> Iterator[EmulatorServer]:
     state = emulator.state
     saved = dataclasses.replace(state.limits)
     state.throttle.reset()
+    state.sp_quota.reset()
     try:
         yield emulator
     finally:
         state.limits.__dict__.update(saved.__dict__)
         state.apply_limits()
         state.throttle.reset()
+        state.sp_quota.reset()

@@ -192,7 +192,8 @@ def test_filter_value_limit(graph: httpx.Client) -> None:
     assert "Max allowed: 15" in r.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("flt", ["displayName eq 'Adele Vance'", "startswith(userPrincipalName,'a')",
+@pytest.mark.parametrize("flt", ["displayName eq 'Adele Vance'", "endswith(userPrincipalName,'a')",
+                                 "startswith(displayName,'a')", "userPrincipalName ge 'a' or id eq 'x'",
                                  "userPrincipalName ne 'a@contoso.com'", "mail eq null"])
 def test_unsupported_filters_are_400(graph: httpx.Client, flt: str) -> None:
     r = graph.get("/v1.0/users", params={"$filter": flt})

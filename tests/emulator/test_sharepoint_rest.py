@@ -11,7 +11,6 @@ import pytest
 
 from sync.emulator.model import SpList
 from sync.emulator.server import EmulatorServer
-from sync.emulator.throttle import Budget
 
 CONTOSO = "6f1c2f4e-3b1a-4c8e-9d7a-1a2b3c4d5e6f"
 FABRIKAM = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -202,24 +201,22 @@ def test_list_view_threshold(sp: httpx.Client, emulator: EmulatorServer) -> None
         site.lists.pop(big.title.lower(), None)
 
 
-def test_throttling_429_then_503_on_early_retries(http: httpx.Client, emulator: EmulatorServer) -> None:
-    st = emulator.state
+def test_throttling_429_then_503_on_early_retries(http: httpx.Client, limits: EmulatorServer) -> None:
+    st = limits.state
     client_id = f"throttle-{uuid.uuid4()}"  # its own budget key, so other tests are untouched
-    tok = token(emulator, client_id=client_id)
-    old = st.throttle.budgets["sharepoint"]
-    st.throttle.budgets["sharepoint"] = Budget(3, 60.0)
+    tok = token(limits, client_id=client_id)
+    st.limits.sharepoint_ru_per_minute = 3  # reading the web costs 1 RU: three fit in the minute
+    st.apply_limits()
     throttled, violations = st.stats.throttled, st.stats.retry_after_violations
-    try:
-        def get() -> httpx.Response:
-            return http.get(f"{API}/web", headers={"Authorization": f"Bearer {tok}", "Accept": VERBOSE})
 
-        assert [get().status_code for _ in range(3)] == [200, 200, 200]
-        first = get()
-        assert first.status_code == 429 and int(first.headers["retry-after"]) >= 1
-        assert get().status_code == 429  # came back too early: a violation
-        busy = get()  # again too early: the server is "too busy"
-        assert busy.status_code == 503 and int(busy.headers["retry-after"]) >= 1
-        assert st.stats.throttled - throttled == 3
-        assert st.stats.retry_after_violations - violations == 2
-    finally:
-        st.throttle.budgets["sharepoint"] = old
+    def get() -> httpx.Response:
+        return http.get(f"{API}/web", headers={"Authorization": f"Bearer {tok}", "Accept": VERBOSE})
+
+    assert [get().status_code for _ in range(3)] == [200, 200, 200]
+    first = get()
+    assert first.status_code == 429 and float(first.headers["retry-after"]) >= 1
+    assert get().status_code == 429  # came back too early: a violation
+    busy = get()  # again too early: the server is "too busy"
+    assert busy.status_code == 503 and float(busy.headers["retry-after"]) >= 1
+    assert st.stats.throttled - throttled == 3
+    assert st.stats.retry_after_violations - violations == 2
