@@ -130,22 +130,30 @@ def upn_partitions() -> list[str]:
 
 async def read_all_users(client: GraphClient, *, concurrency: int = 12,
                          on_page: Callable[[list[DirectoryUser], bool], None] | None = None) -> list[DirectoryUser]:
-    """Every user, read as parallel ``GET /users?$top=999&$filter=<UPN range>`` partitions.
+    """Every user: one ``GET /users?$top=999`` when that holds them all, else parallel UPN-range partitions.
 
     ``on_page(users, last_of_partition)`` sees each page as it arrives, so a cold start can resolve agents
-    before the read is done.
+    before the read is done (a small directory is one page, reported as one partition done).
     """
-    gate = asyncio.Semaphore(concurrency)
     users: dict[str, DirectoryUser] = {}
+
+    def take(page: dict[str, Any], last: bool) -> None:
+        got = [user_from_graph(d) for d in page.get("value", []) if d.get("userPrincipalName")]
+        for u in got:
+            users[u.id] = u
+        if on_page is not None:
+            on_page(got, last)
+
+    first = await client.call("GET", f"users?$select={USER_SELECT}&$top=999")
+    if "@odata.nextLink" not in first:
+        take(first, True)
+        return list(users.values())
+    gate = asyncio.Semaphore(concurrency)
 
     async def partition(clause: str) -> None:
         async with gate:
             async for page in client.pages(f"users?$select={USER_SELECT}&$top=999&$filter={clause}"):
-                got = [user_from_graph(d) for d in page.get("value", []) if d.get("userPrincipalName")]
-                for u in got:
-                    users[u.id] = u
-                if on_page is not None:
-                    on_page(got, "@odata.nextLink" not in page)
+                take(page, "@odata.nextLink" not in page)
     await asyncio.gather(*(partition(c) for c in upn_partitions()))
     return list(users.values())
 

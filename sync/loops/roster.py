@@ -221,7 +221,7 @@ class RosterLoop:
         self.index, self._validator = index, None
         memo: dict[str | None, str | Verdict] = {}
         seen = {"users": 0, "partitions": 0}
-        published = [0.0]
+        published = [t0]  # a directory read in under ``partial_every`` seconds is published whole
 
         def on_page(users: list[DirectoryUser], last: bool) -> None:
             index.add(users)

@@ -73,14 +73,15 @@ def test_throttled_parts_come_back_and_only_they_are_resent(
     ids = sorted(sup.list_fields(emulator, "contoso"))[:110]
     updates = updates_for(ids, "Away")
     before = versions(emulator)
-    # contextinfo, the list's type name and the $batch itself count too: 30 parts of the first batch fit.
-    limits({"sharepoint_requests": 3 + 30, "sharepoint_window": 60})
+    # contextinfo (1 RU) and the list's type name (2 RU) count too: 30 updates (2 RU each) of the first batch fit.
+    ctl.post("/_emulator/reset")
+    limits({"sharepoint_ru_per_minute": 1 + 2 + 30 * 2})
     sp = roster(emulator, tenant_info)
     try:
         first = asyncio.run(sp.write(updates))
         batches = ctl.get("/_emulator/stats").json()["requests"]["sharepoint.batch"]
         ctl.post("/_emulator/reset")  # stands in for waiting out the Retry-After (about a minute here)
-        limits({"sharepoint_requests": 1200})
+        limits({"sharepoint_ru_per_minute": 1250})
         again = asyncio.run(sp.write({i: updates[i] for i in first.throttled}))
     finally:
         sp.close()
