@@ -62,6 +62,12 @@ class BaselineResult:
     errors: list[int] = field(default_factory=list)  # presence calls that failed otherwise, per cycle
     presences_per_cycle: list[int] = field(default_factory=list)  # presence objects parsed, per cycle
     skipped_slots: int = 0  # schedule slots lost to cycles longer than the interval
+    chunks: int = 0  # presence calls a full cycle makes (ceil(ids / 650))
+    sampled_chunks: int | None = None  # set when each cycle made only this many calls and was scaled up
+
+    @property
+    def extrapolated(self) -> bool:
+        return self.sampled_chunks is not None
 
     @property
     def cycles(self) -> int:
@@ -107,6 +113,7 @@ class BaselineResult:
             "errors": self.errors_total,
             "cycles": self.cycles,
             "ids": self.ids,
+            "sampled_chunks": self.sampled_chunks,
         }
 
 
@@ -173,9 +180,10 @@ def fetch_user_ids(tenant: TenantProcess, tenant_name: str, *, licensed: bool | 
 
 
 async def _schedule(result: BaselineResult, counts: _WireCounts, seconds: float, interval: float,
-                    min_cycles: int, max_cycles: int | None, cycle: Callable[[], Awaitable[tuple[int, int]]]
-                    ) -> BaselineResult:
-    """Run ``cycle`` on the drift-free schedule and record each one; ``cycle`` returns (presences, errors)."""
+                    min_cycles: int, max_cycles: int | None,
+                    cycle: Callable[[], Awaitable[tuple[int, int, float]]]) -> BaselineResult:
+    """Run ``cycle`` on the drift-free schedule and record each one; ``cycle`` returns (presences, errors,
+    scale): a sampled cycle's CPU, wall, calls and presences are multiplied by its scale (1.0 for a full one)."""
     if interval <= 0:
         raise ValueError("interval must be positive")
     start = time.monotonic()
@@ -190,14 +198,16 @@ async def _schedule(result: BaselineResult, counts: _WireCounts, seconds: float,
             await asyncio.sleep(delay)
         calls0, throttled0 = counts.calls, counts.throttled
         cpu0, t0 = process_cpu(), time.perf_counter()
-        presences, errors = await cycle()
+        presences, errors, scale = await cycle()
         wall, cpu = time.perf_counter() - t0, process_cpu() - cpu0
-        result.cpu_per_cycle.append(cpu)
-        result.wall_per_cycle.append(wall)
-        result.calls_per_cycle.append(counts.calls - calls0)
+        result.cpu_per_cycle.append(cpu * scale)
+        result.wall_per_cycle.append(wall * scale)
+        calls = counts.calls - calls0
+        sampled = result.sampled_chunks
+        result.calls_per_cycle.append(round(calls * result.chunks / sampled) if sampled else calls)
         result.throttled.append(counts.throttled - throttled0)
         result.errors.append(errors)
-        result.presences_per_cycle.append(presences)
+        result.presences_per_cycle.append(round(presences * scale))
         next_slot = max(slot + 1, math.ceil((time.monotonic() - start) / interval))
         result.skipped_slots += next_slot - slot - 1
         slot = next_slot
@@ -206,29 +216,38 @@ async def _schedule(result: BaselineResult, counts: _WireCounts, seconds: float,
 
 async def run_bare_httpx(tenant: TenantProcess, tenant_name: str, ids: list[str], seconds: float,
                          interval: float = 1.0, *, min_cycles: int = 2, max_cycles: int | None = None,
-                         http2: bool = False) -> BaselineResult:
-    """The bare loop: token by client credentials, then per cycle the presence calls one after another."""
+                         warmup: bool = True, http2: bool = False) -> BaselineResult:
+    """The bare loop: token by client credentials, then per cycle the presence calls one after another.
+
+    ``warmup`` makes one unmeasured call first (TLS handshake, connection), as the job's first cycle is not
+    measured either. Runs cycles for ``seconds`` and at least ``min_cycles`` (at most ``max_cycles``).
+    """
     if not ids:
         raise ValueError("no ids to ask presence for")
     token = await _client_credentials(tenant, tenant_name)
     counts = _WireCounts()
-    result = BaselineResult("bare_httpx", ids=len(ids), interval=interval)
     chunks = _chunks(ids)
+    result = BaselineResult("bare_httpx", ids=len(ids), interval=interval, chunks=len(chunks))
     url = f"{tenant.base_url}{PRESENCE_PATH}"
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     transport = _CountingTransport(counts, verify=tenant.ssl_context(), http2=http2)
     async with httpx.AsyncClient(transport=transport, timeout=60, trust_env=False) as client:
 
-        async def cycle() -> tuple[int, int]:
+        async def call(chunk: list[str]) -> tuple[int, int]:
+            r = await client.post(url, headers=headers, content=json.dumps({"ids": chunk}).encode())
+            if r.status_code == 200:
+                return len(json.loads(r.content)["value"]), 0
+            return 0, int(r.status_code != 429)
+
+        async def cycle() -> tuple[int, int, float]:
             presences = errors = 0
             for chunk in chunks:
-                r = await client.post(url, headers=headers, content=json.dumps({"ids": chunk}).encode())
-                if r.status_code == 200:
-                    presences += len(json.loads(r.content)["value"])
-                elif r.status_code != 429:
-                    errors += 1
-            return presences, errors
+                p, e = await call(chunk)
+                presences, errors = presences + p, errors + e
+            return presences, errors, 1.0
 
+        if warmup:
+            await call(chunks[0])
         return await _schedule(result, counts, seconds, interval, min_cycles, max_cycles, cycle)
 
 
@@ -266,19 +285,30 @@ def msgraph_sdk_available() -> bool:
 
 
 async def run_msgraph_sdk(tenant: TenantProcess, tenant_name: str, ids: list[str], seconds: float,
-                          interval: float = 1.0, *, min_cycles: int = 2, max_cycles: int | None = None
-                          ) -> BaselineResult:
+                          interval: float = 1.0, *, min_cycles: int = 2, max_cycles: int | None = None,
+                          warmup: bool = True, sample_chunks: int | None = None) -> BaselineResult:
     """The official msgraph-sdk: a GraphServiceClient on the local tenant, one presence call per 650 ids, in turn.
 
-    The SDK is pointed at the tenant the way its own docs allow for national clouds: a ``GraphRequestAdapter``
+    The SDK is pointed at the tenant as ``tests/emulator/test_msgraph_sdk.py`` does: a ``GraphRequestAdapter``
     whose ``base_url`` is the tenant's ``/v1.0``, an httpx client built by ``GraphClientFactory`` (the default
-    middleware) over a transport trusting the tenant's CA, and a token provider handing it a client-credentials
-    token for the tenant's host (azure-identity cannot be pointed at a local authority without more
-    machinery than the benchmark is about). Raises ``MsgraphSdkMissing`` without the ``msgraph`` package.
+    middleware: retry, redirect, parameters, headers) over a transport trusting the tenant's CA, and a token
+    provider handing it a client-credentials token for the tenant's host (azure-identity cannot be pointed at
+    a local authority without more machinery than the benchmark is about).
+
+    The SDK builds a model object per presence, and that costs milliseconds of CPU each (``Entity``'s field
+    deserializers re-run about a thousand ``import`` statements per object; msgraph-sdk-python issue #584):
+    a full 30,000-id cycle is minutes of CPU. ``sample_chunks=N`` makes each cycle do only N of the calls
+    (a different N each cycle, in turn) and scales CPU, wall, calls and presences up to a full cycle;
+    ``result.sampled_chunks`` records it. ``warmup`` makes one unmeasured call first: it imports the ~1,000
+    model modules the first deserialization needs (seconds).
+
+    Raises ``MsgraphSdkMissing`` without the ``msgraph`` package.
     """
     sdk = _import_msgraph()
     if not ids:
         raise ValueError("no ids to ask presence for")
+    if sample_chunks is not None and sample_chunks < 1:
+        raise ValueError("sample_chunks must be at least 1")
     token = await _client_credentials(tenant, tenant_name)
     host = httpx.URL(tenant.base_url).host
 
@@ -290,8 +320,10 @@ async def run_msgraph_sdk(tenant: TenantProcess, tenant_name: str, ids: list[str
             return sdk.AllowedHostsValidator([host])
 
     counts = _WireCounts()
-    result = BaselineResult("msgraph_sdk", ids=len(ids), interval=interval)
     chunks = _chunks(ids)
+    per_cycle = len(chunks) if sample_chunks is None else min(sample_chunks, len(chunks))
+    result = BaselineResult("msgraph_sdk", ids=len(ids), interval=interval, chunks=len(chunks),
+                            sampled_chunks=per_cycle if per_cycle < len(chunks) else None)
     transport = _CountingTransport(counts, verify=tenant.ssl_context())
     # msgraph_core's transport wrapper does not forward aclose(): the pool is closed below by hand.
     http_client = sdk.GraphClientFactory.create_with_default_middleware(
@@ -301,19 +333,28 @@ async def run_msgraph_sdk(tenant: TenantProcess, tenant_name: str, ids: list[str
     adapter.base_url = f"{tenant.base_url}/v1.0"
     client = sdk.GraphServiceClient(request_adapter=adapter)
 
-    async def cycle() -> tuple[int, int]:
-        presences = errors = 0
-        for chunk in chunks:
-            try:
-                body = sdk.Body(ids=chunk)
-                reply = await client.communications.get_presences_by_user_id.post(body)
-            except sdk.APIError as exc:  # a 429 the SDK's retries did not get past is counted as throttled
-                errors += getattr(exc, "response_status_code", None) != 429
-                continue
-            presences += len(reply.value or []) if reply is not None else 0
-        return presences, errors
+    async def call(chunk: list[str]) -> tuple[int, int]:
+        try:
+            reply = await client.communications.get_presences_by_user_id.post(sdk.Body(ids=chunk))
+        except sdk.APIError as exc:  # a 429 the SDK's retries did not get past is counted as throttled
+            return 0, int(getattr(exc, "response_status_code", None) != 429)
+        return (len(reply.value or []) if reply is not None else 0), 0
+
+    turn = [0]
+
+    async def cycle() -> tuple[int, int, float]:
+        presences = errors = sent = 0
+        first = turn[0]
+        turn[0] += per_cycle
+        for i in range(first, first + per_cycle):
+            chunk = chunks[i % len(chunks)]
+            p, e = await call(chunk)
+            presences, errors, sent = presences + p, errors + e, sent + len(chunk)
+        return presences, errors, len(ids) / sent  # the cost is per presence object: scale by ids
 
     try:
+        if warmup:
+            await call(chunks[0])
         return await _schedule(result, counts, seconds, interval, min_cycles, max_cycles, cycle)
     finally:
         await transport.aclose()
