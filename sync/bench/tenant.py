@@ -331,7 +331,8 @@ def start_tenant(tmp: Path, tenants: Sequence[tuple[str, int, int]], *, seed: in
     """Generate ``(name, users, agents)`` tenants into ``tmp/fixtures`` and run the local tenant on them.
 
     ``latency`` goes to ``--latency`` verbatim (None: no latency). If the emulator refuses it at start-up and
-    ``latency_fallback`` differs, the tenant is started once more with the fallback. Raises ``TenantError``
+    there is a different ``latency_fallback``, the tenant is started once more with the fallback (None: no
+    second try). Raises ``TenantError``
     when it does not come up within ``timeout`` seconds (the child is stopped first).
     """
     tmp = Path(tmp)
@@ -339,7 +340,8 @@ def start_tenant(tmp: Path, tenants: Sequence[tuple[str, int, int]], *, seed: in
     state_dir = tmp / "emulator"
     state_dir.mkdir(parents=True, exist_ok=True)
     tenant, rc, output = _launch(fixtures, state_dir, latency, extra_args, timeout)
-    if tenant is None and rc == 2 and latency and latency_fallback != latency and "latency" in output.lower():
+    refused = tenant is None and rc == 2 and "latency" in output.lower()
+    if refused and latency and latency_fallback and latency_fallback != latency:
         tenant, rc, output = _launch(fixtures, state_dir, latency_fallback, extra_args, timeout)
     if tenant is None:
         code = f" (exit {rc})" if rc is not None else ""
