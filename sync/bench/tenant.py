@@ -302,6 +302,15 @@ def _launch(fixtures: Path, state_dir: Path, latency: str | None, extra_args: Se
     lines: queue.Queue[str] = queue.Queue()
     outputs = (_Output(proc.stdout, lines), _Output(proc.stderr))
     tenant = TenantProcess("https://127.0.0.1", Path("."), proc=proc, latency=latency, outputs=outputs)
+    try:
+        return _wait_for_start(tenant, proc, lines, outputs, timeout)
+    except BaseException:  # Ctrl-C or a bad start-up line: the child has its own process group, stop it here
+        tenant.stop()
+        raise
+
+
+def _wait_for_start(tenant: TenantProcess, proc: subprocess.Popen[str], lines: queue.Queue[str],
+                    outputs: tuple[_Output, _Output], timeout: float) -> tuple[TenantProcess | None, int | None, str]:
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
