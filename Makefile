@@ -18,5 +18,8 @@ lint: venv
 emulator: venv
 	@$(PY) -m sync.emulator
 
+bench: venv
+	@$(PY) -m sync.cli bench
+
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache out demo

@@ -29,6 +29,8 @@ __all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions", "require_roster_colu
 
 log = logging.getLogger(__name__)
 
+PRESENCE_LANES = 8  # httpx clients of 8 connections each for the presence calls: 64 calls in flight at most
+
 
 @dataclass(frozen=True)
 class RuntimeOptions:
@@ -152,13 +154,17 @@ class AccountRuntime:
         """A Graph client of its own for the presence loop (its counters are the cycle's), one for the others."""
         acc = self.account
         key = (acc.client_id.lower(), acc.tenant_id.lower())
-        http = new_async_client(self.opts.trust, max_connections=64 if presence else 16)
+        http = new_async_client(self.opts.trust, max_connections=16)
         self._clients.append(http)
+        lanes: tuple[httpx.AsyncClient, ...] = ()
+        if presence:  # several small pools: see GraphClient.lanes
+            lanes = tuple(new_async_client(self.opts.trust, max_connections=8) for _ in range(PRESENCE_LANES))
+            self._clients.extend(lanes)
         budget = self._budgets.setdefault(key, RequestBudget(self.opts.presence_limit, self.opts.presence_window,
                                                              headroom=1 / 30))
         return GraphClient(account_id=acc.id, graph_url=acc.graph_url,
                            token=self.auth.token_source(self.auth.graph_scopes()), http=http,
-                           budgets={"presence": budget})
+                           budgets={"presence": budget}, lanes=lanes)
 
     def loops(self) -> AccountLoops:
         if self._loops is None:

@@ -191,6 +191,7 @@ class FaultMiddleware:
                                              cfg.hit(cfg.truncate_rate), cfg.hit(cfg.malformed_rate))
         if wait > 0:
             stats.faults_injected["latency"] += 1
+            scope["arrived_at"] = time.monotonic()  # the request log's time: when the call came in, not when served
             await asyncio.sleep(wait)
         path = scope["path"]
         if cfg.burst_429 > 0:

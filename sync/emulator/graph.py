@@ -124,7 +124,7 @@ async def handle(request: Request, state: EmulatorState, router: GraphRouter) ->
     req = GraphRequest(
         method=request.method, path="/" + request.path_params["path"], query=query,
         headers={k.lower(): v for k, v in request.headers.items()}, body=body, base_url=base_url,
-        token=token, tenant=tenant, state=state,
+        token=token, tenant=tenant, state=state, arrived_at=request.scope.get("arrived_at"),
     )
     return to_http(state, await router.dispatch(req), rid, crid)
 

@@ -87,7 +87,7 @@ async def presences_by_user_id(req: GraphRequest, m: re.Match[str]) -> GraphResp
         elif keep_unknown:
             value.append(unknown_presence(uid))
             answered.append(uid)
-    state.presence_reads.record(tenant.tenant_id, answered)
+    state.presence_reads.record(tenant.tenant_id, answered, at=req.arrived_at)
     return GraphResponse(200, {"@odata.context": context(req, "Collection(microsoft.graph.presence)"),
                                "value": value})
 
@@ -99,7 +99,7 @@ def _one(req: GraphRequest, key: str, ctx: str) -> GraphResponse:
             raise _bad(f"Invalid user id: '{key}'. User ids must be object id GUIDs.")
         raise Reject(404, "NotFound", f"Presence for user '{key}' was not found.")
     item = req.state.presence.presence(req.tenant, user, req.state.clock.now())
-    req.state.presence_reads.record(req.tenant.tenant_id, (user.id,))
+    req.state.presence_reads.record(req.tenant.tenant_id, (user.id,), at=req.arrived_at)
     return GraphResponse(200, {"@odata.context": context(req, ctx), **item})
 
 

@@ -32,6 +32,7 @@ class GraphRequest:
     tenant: Tenant
     state: EmulatorState
     in_batch: bool = False
+    arrived_at: float | None = None  # monotonic time the call came in (before any modelled latency)
 
     def q(self, name: str) -> str | None:
         """Query parameter by name, with or without the ``$`` and in any case."""

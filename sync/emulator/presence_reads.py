@@ -82,9 +82,10 @@ class PresenceReads:
         self._tenants: dict[str, _Log] = {}
         self._all = _Log()  # calls only: the busiest 30 s across tenants
 
-    def record(self, tenant_id: str, ids: Iterable[str]) -> None:
-        """One presence call answered 200 for ``ids`` (a single GET is a call with one id)."""
-        now = self._now()
+    def record(self, tenant_id: str, ids: Iterable[str], at: float | None = None) -> None:
+        """One presence call answered 200 for ``ids`` (a single GET is a call with one id), logged at the time
+        the call came in (``at``, before any modelled latency), as a request log would show it."""
+        now = self._now() if at is None else at
         log = self._tenants.get(tenant_id)
         if log is None:
             log = self._tenants[tenant_id] = _Log()

@@ -31,9 +31,10 @@ class PresenceResult:
     errors: list[str] = field(default_factory=list)
 
 
-async def _chunk(client: GraphClient, ids: Sequence[str], deadline: float | None) -> list[dict[str, Any]]:
+async def _chunk(client: GraphClient, ids: Sequence[str], deadline: float | None,
+                 lane: int = 0) -> list[dict[str, Any]]:
     reply = await client.call("POST", "communications/getPresencesByUserId", body={"ids": list(ids)},
-                              bucket="presence", deadline=deadline)
+                              bucket="presence", deadline=deadline, lane=lane)
     value = reply.get("value") if isinstance(reply, dict) else None
     if not isinstance(value, list):
         raise GraphError("getPresencesByUserId answered without a 'value' list")
@@ -50,15 +51,15 @@ async def fetch_presences(client: GraphClient, user_ids: Sequence[str], *, chunk
     result = PresenceResult()
     gate = asyncio.Semaphore(concurrency or max(1, len(chunks)))
 
-    async def run(chunk: list[str]) -> None:
+    async def run(chunk: list[str], lane: int) -> None:
         async with gate:
             try:
-                items = await _chunk(client, chunk, deadline)
+                items = await _chunk(client, chunk, deadline, lane)
             except GraphError as exc:
                 result.failed_ids.update(chunk)
                 result.errors.append(f"{len(chunk)} ids: {exc}")
                 log.warning("account %s: presence chunk of %d ids failed: %s", client.account_id, len(chunk), exc)
                 return
             result.by_id.update({item["id"].lower(): item for item in items if isinstance(item.get("id"), str)})
-    await asyncio.gather(*(run(c) for c in chunks))
+    await asyncio.gather(*(run(c, n) for n, c in enumerate(chunks)))
     return result

@@ -156,27 +156,50 @@ class RosterLoop:
             log.info("account %s: the saved delta link is for another Graph endpoint; re-reading the directory",
                      self.account_id)
             link = None
-        changed = False
+        read: list[AgentRow] | None = None
         if link:
-            rows, delta = await asyncio.gather(self._read_roster(), self._follow(link))
-            changed = delta is None or await asyncio.to_thread(self._apply_delta, delta)
-            if delta is None:
-                rows = await self._cold_start(rows)
+            read, delta = await asyncio.gather(self._read_roster(), self._follow(link))
+            if delta is not None:
+                await self._absorb(delta)
+                return await self.revalidate(read, lookups=True)
+        # Cold start: publish from the directory in memory first, store it afterwards.
+        users, cursor, rows = await self._cold_start(read)
+        await self.revalidate(rows)
+        await asyncio.to_thread(self._save_directory, users, cursor)
+        del users
+        self._index_version = self.store.directory_version(self.account_id)
+        self._validator_key = (self.state.domains_version, self._index_version)
+        caught_up = await self._follow(cursor)  # what changed while we read
+        if caught_up is not None:
+            await self._absorb(caught_up)
+        return await self.revalidate(lookups=True)
+
+    async def _absorb(self, delta: DeltaResult) -> None:
+        """Store a delta round and bring the index up to date: new users are added to it in place, anything
+        else (renames, removals) rebuilds it from the store."""
+        known = self.index.by_id if self.index is not None else {}
+        only_new = not delta.removed and not any(u.id in known for u in delta.upserts)
+        if not await asyncio.to_thread(self._apply_delta, delta):
+            return
+        if self.index is not None and only_new:
+            self.index.add(delta.upserts)
+            self._index_version = self.store.directory_version(self.account_id)
+            self._validator = None
         else:
-            rows = await self._cold_start(None)
-        if changed or self.index is None:
             await self._load_index()
-        return await self.revalidate(rows, lookups=True)
 
     async def revalidate(self, rows: list[AgentRow] | None = None, lookups: bool = False) -> list[ValidationRow]:
-        """Validate the roster against the current domains and directory, and publish the result."""
+        """Validate the roster against the current domains and directory and publish the result; with
+        ``lookups``, then look up UPNs missing from the cache and publish again if that found anyone."""
         if rows is not None:
             self.rows = rows
-        validation = await asyncio.to_thread(self._validator_for().validate, self.rows)
-        if lookups and await self._resolve_missing(validation):
+        if self.index is None:
             await self._load_index()
-            validation = await asyncio.to_thread(self._validator_for().validate, self.rows)
+        validation = await asyncio.to_thread(self._validator_for().validate, self.rows)
         await self._publish(validation)
+        if lookups and await self._resolve_missing(validation):
+            validation = await asyncio.to_thread(self._validator_for().validate, self.rows)
+            await self._publish(validation)
         return validation
 
     # --- reading -----------------------------------------------------------------------------------------------
@@ -211,7 +234,8 @@ class RosterLoop:
         self.store.set_delta_link(acc, delta.delta_link)
         return bool(delta.upserts or delta.removed)
 
-    async def _cold_start(self, rows: list[AgentRow] | None) -> list[AgentRow]:
+    async def _cold_start(self, rows: list[AgentRow] | None
+                          ) -> tuple[list[DirectoryUser], str, list[AgentRow]]:
         """The whole directory from scratch, beside the Agent list; agents are published as they resolve."""
         t0 = time.monotonic()
         acc = self.account_id
@@ -241,12 +265,8 @@ class RosterLoop:
             rows = await roster_task
         assert rows is not None
         self.progress.finish(acc, len(users), time.monotonic() - t0)
-        await asyncio.to_thread(self._save_directory, users, cursor)
-        self._index_version = self.store.directory_version(acc)
-        caught_up = await self._follow(cursor)  # what changed while we read
-        if caught_up is not None and await asyncio.to_thread(self._apply_delta, caught_up):
-            self._index_version = -1  # rebuilt from the store by the caller
-        return rows
+        self._index_version = -2  # in memory only until _save_directory; the validator is keyed on it
+        return users, cursor, rows
 
     def _save_directory(self, users: list[DirectoryUser], cursor: str) -> None:
         self.store.reset_directory(self.account_id)
@@ -297,6 +317,10 @@ class RosterLoop:
         users = [u for u in found.values() if u is not None]
         if users:
             await asyncio.to_thread(self.store.upsert_users, self.account_id, users)
+            if self.index is not None:
+                self.index.add(users)
+                self._index_version = self.store.directory_version(self.account_id)
+                self._validator = None
         return bool(users)
 
     async def _publish(self, validation: list[ValidationRow]) -> None:
