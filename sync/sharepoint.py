@@ -112,8 +112,8 @@ class SharePointRoster:
 
     async def read(self) -> list[AgentRow]:
         rows = await self._run("read of the Agent list", self._read_sync)
-        return sorted((AgentRow(i, None if raw is None else str(raw), etag, dict(props))
-                       for i, raw, etag, props in rows), key=lambda r: r.item_id)
+        return sorted((AgentRow(i, None if raw is None else str(raw), etag) for i, raw, etag, _ in rows),
+                      key=lambda r: r.item_id)
 
     def _prepare_write(self) -> tuple[ClientContext, List, str]:
         """A context, the Agent list and its entity type name (so updates need no per-item type lookup)."""

@@ -59,8 +59,8 @@ class GraphListRoster:
             for item in page.get("value", []):
                 fields: dict[str, Any] = item.get("fields") or {}
                 raw = fields.get(col)
-                rows.append(AgentRow(int(item["id"]), None if raw is None else str(raw),
-                                     item.get("eTag"), fields))
+                # Only the UPN is kept: the job needs no other column, and 30,000 field dicts cost megabytes.
+                rows.append(AgentRow(int(item["id"]), None if raw is None else str(raw), item.get("eTag")))
         rows.sort(key=lambda r: r.item_id)
         return rows
 

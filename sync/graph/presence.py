@@ -17,16 +17,39 @@ from typing import Any
 from ..errors import GraphError
 from .client import GraphClient
 
-__all__ = ["MAX_IDS_PER_CALL", "PresenceResult", "fetch_presences"]
+__all__ = ["MAX_IDS_PER_CALL", "UNKNOWN", "PresenceResult", "PresenceTuple", "compact", "fetch_presences"]
 
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_CALL = 650
 
 
+# What the job keeps of one presence object: (sequenceNumber, availability, activity, status message text,
+# out of office). Extracted as each reply arrives, so the replies' JSON (about ten objects per agent) dies
+# at once instead of living until the whole round is in.
+PresenceTuple = tuple[str, str, str, str, bool]
+UNKNOWN: PresenceTuple = ("", "PresenceUnknown", "PresenceUnknown", "", False)
+
+
+def _text(msg: Any) -> str:
+    if isinstance(msg, dict):
+        inner = msg.get("message")
+        if isinstance(inner, dict):
+            return str(inner.get("content") or "")
+    return ""
+
+
+def compact(item: dict[str, Any]) -> PresenceTuple:
+    ooo = item.get("outOfOfficeSettings")
+    msg = item.get("statusMessage")
+    return (str(item.get("sequenceNumber") or ""), str(item.get("availability") or "PresenceUnknown"),
+            str(item.get("activity") or "PresenceUnknown"), _text(msg) if msg else "",
+            bool(ooo.get("isOutOfOffice")) if isinstance(ooo, dict) else False)
+
+
 @dataclass
 class PresenceResult:
-    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id (lower-case) -> presence JSON
+    by_id: dict[str, PresenceTuple] = field(default_factory=dict)  # user id (lower-case) -> compact presence
     failed_ids: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
 
@@ -60,6 +83,7 @@ async def fetch_presences(client: GraphClient, user_ids: Sequence[str], *, chunk
                 result.errors.append(f"{len(chunk)} ids: {exc}")
                 log.warning("account %s: presence chunk of %d ids failed: %s", client.account_id, len(chunk), exc)
                 return
-            result.by_id.update({item["id"].lower(): item for item in items if isinstance(item.get("id"), str)})
+            result.by_id.update({item["id"].lower(): compact(item) for item in items
+                                 if isinstance(item.get("id"), str)})
     await asyncio.gather(*(run(c, n) for n, c in enumerate(chunks)))
     return result

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..graph.client import GraphClient
-from ..graph.presence import fetch_presences
+from ..graph.presence import UNKNOWN, PresenceTuple, fetch_presences
 from ..models import CycleResult, DirectoryUser, Presence, ValidationRow
 from ..outputs.folder import Outputs
 from ..store import Store
@@ -27,9 +27,6 @@ from .ticker import Ticker
 __all__ = ["PresenceLoop", "cycle_line"]
 
 log = logging.getLogger("sync.cycle")
-
-_UNKNOWN: dict[str, Any] = {"availability": "PresenceUnknown", "activity": "PresenceUnknown"}
-
 
 def cycle_line(r: CycleResult) -> str:
     """The one INFO line per tick and account."""
@@ -43,14 +40,6 @@ def cycle_line(r: CycleResult) -> str:
     if r.note:
         text += f" ({r.note})"
     return text
-
-
-def _text(msg: Any) -> str:
-    if isinstance(msg, dict):
-        inner = msg.get("message")
-        if isinstance(inner, dict):
-            return str(inner.get("content") or "")
-    return ""
 
 
 class PresenceLoop:
@@ -141,7 +130,7 @@ class PresenceLoop:
         if self.on_cycle is not None:
             self.on_cycle(result)
 
-    def _presences(self, targets: Sequence[ValidationRow], by_id: Mapping[str, dict[str, Any]],
+    def _presences(self, targets: Sequence[ValidationRow], by_id: Mapping[str, PresenceTuple],
                    failed: set[str], observed: datetime) -> tuple[list[Presence], list[Presence]]:
         """One Presence per target, and those built this tick (the others are last tick's objects).
 
@@ -167,7 +156,7 @@ class PresenceLoop:
                 if prev.user_id != uid or prev.upn != v.normalized_upn:
                     prev = None  # the item now names another user
                 elif item is not None and not prev.stale:
-                    seq = item.get("sequenceNumber")
+                    seq = item[0]
                     if seq and seq == prev.sequence_number:
                         append(prev)  # unchanged: last tick's object
                         continue
@@ -177,20 +166,16 @@ class PresenceLoop:
                 if uid in failed:
                     append(self._stale(v, uid, prev, observed, names))
                     continue
-                item = _UNKNOWN  # Graph left the id out: it has no presence to report
-            seq = item.get("sequenceNumber") or ""
-            avail = str(item.get("availability") or "PresenceUnknown")
-            act = str(item.get("activity") or "PresenceUnknown")
+                item = UNKNOWN  # Graph left the id out: it has no presence to report
+            seq, avail, act, msg, ooo = item
             if prev is not None and not prev.stale:
                 since = prev.observed_at if (prev.availability, prev.activity) == (avail, act) else observed
             else:
                 known = stored.get(uid)
                 since = known[2] if known and known[:2] == (avail, act) else observed
-            ooo = item.get("outOfOfficeSettings") or {}
             u = names.get(uid)
-            p = Presence(acc, v.item_id, v.normalized_upn, uid, u.display_name if u else "", avail, act,
-                         _text(item.get("statusMessage")), bool(ooo.get("isOutOfOffice")), since,
-                         sequence_number=str(seq))
+            p = Presence(acc, v.item_id, v.normalized_upn, uid, u.display_name if u else "", avail, act, msg, ooo,
+                         since, sequence_number=seq)
             last[v.item_id] = p
             append(p)
             created.append(p)
