@@ -26,7 +26,18 @@ from .models import ValidationRow
 from .report import print_validation_summary
 from .secrets import KeyStore
 
-__all__ = ["run_demo", "write_demo_config"]
+__all__ = ["app_account_xml", "run_demo", "write_demo_config"]
+
+
+def app_account_xml(t: dict[str, Any], keys: KeyStore, base: str) -> str:
+    """One <Account> with application permissions (the tenant's confidential app, secret encrypted)."""
+    app = next(a for a in t["apps"] if a["kind"] == "confidential" and a.get("client_secret")
+               and not a.get("secret_expired") and "Presence.Read.All" in a["permissions"])
+    return (f'      <Account Id="{t["name"]}" TenantId="{t["tenant_id"]}" ClientId="{app["client_id"]}"\n'
+            f'               EncryptedSecret="{keys.encrypt(app["client_secret"])}" AuthorityHost="{base}" '
+            f'GraphUrl="{base}">\n'
+            f'        <AgentList SiteUrl={quoteattr(t["site_url"])} List={quoteattr(t["list_title"])} '
+            f'UpnColumn={quoteattr(t["upn_column"])}/>\n      </Account>')
 
 
 def write_demo_config(info: dict, keys: KeyStore, ca_file: Path, path: Path) -> Path:
@@ -38,13 +49,8 @@ def write_demo_config(info: dict, keys: KeyStore, ca_file: Path, path: Path) -> 
                       f'UpnColumn={quoteattr(t["upn_column"])}/>')
         common = f'AuthorityHost="{base}" GraphUrl="{base}"'
         if n == 0:
-            app = next(a for a in t["apps"] if a["kind"] == "confidential" and a.get("client_secret")
-                       and not a.get("secret_expired") and "Presence.Read.All" in a["permissions"])
-            accounts.append(
-                f'      <!-- application permissions: client id + encrypted client secret -->\n'
-                f'      <Account Id="{t["name"]}" TenantId="{t["tenant_id"]}" ClientId="{app["client_id"]}"\n'
-                f'               EncryptedSecret="{keys.encrypt(app["client_secret"])}" {common}>\n'
-                f'        {agent_list}\n      </Account>')
+            accounts.append('      <!-- application permissions: client id + encrypted client secret -->\n'
+                            + app_account_xml(t, keys, base))
         else:
             app = next(a for a in t["apps"] if a["kind"] == "public" and a.get("admin_consented", True))
             svc = next(s for s in t["service_accounts"] if not s.get("mfa_required"))

@@ -17,6 +17,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from ..config import load_settings
+from ..demo import app_account_xml
 from ..job import run_job
 from ..models import CycleResult
 from ..scheduler import Scheduler
@@ -37,15 +38,7 @@ def bench_config(info: dict[str, Any], state: Path, ca_file: Path, path: Path, *
     """A config.xml with one application-permission account per tenant of the local tenant."""
     keys = KeyStore(state, env={})
     base = info["base_url"]
-    accounts = []
-    for t in info["tenants"]:
-        app = next(a for a in t["apps"] if a["kind"] == "confidential" and a.get("client_secret")
-                   and not a.get("secret_expired") and "Presence.Read.All" in a["permissions"])
-        accounts.append(
-            f'      <Account Id="{t["name"]}" TenantId="{t["tenant_id"]}" ClientId="{app["client_id"]}" '
-            f'EncryptedSecret="{keys.encrypt(app["client_secret"])}" AuthorityHost="{base}" GraphUrl="{base}">\n'
-            f'        <AgentList SiteUrl={quoteattr(t["site_url"])} List={quoteattr(t["list_title"])} '
-            f'UpnColumn={quoteattr(t["upn_column"])}/>\n      </Account>')
+    accounts = [app_account_xml(t, keys, base) for t in info["tenants"]]
     xml = ('<?xml version="1.0" encoding="utf-8"?>\n<Configuration>\n  <PresenceProvider>\n'
            f'    <MsGraphPresenceSource enabled="true" CaBundle={quoteattr(str(ca_file.resolve()))}>\n'
            f'    <WriteBack Interval="{writeback_interval:g}" ResourceUnitsPerMinute="{quota}"/>\n'
