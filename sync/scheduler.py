@@ -31,6 +31,8 @@ log = logging.getLogger("sync.cycle")
 
 
 class Scheduler:
+    READER_GRACE = 5.0  # seconds the roster and domains loops get to finish a step when the job stops
+
     def __init__(self, runtimes: Sequence[AccountRuntime], outputs: Outputs, *, interval: float,
                  once: bool, max_cycles: int | None = None, writeback_deadline: float = 300.0,
                  on_cycle: Callable[[int, list[CycleResult]], None] | None = None) -> None:
@@ -97,15 +99,14 @@ class Scheduler:
         stop = asyncio.Event()
         assert loops.presence is not None
         presence = asyncio.ensure_future(loops.presence.run(stop, self.max_cycles))
-        slow: list[asyncio.Task[Any]] = [asyncio.ensure_future(c) for c in (
-            loops.domains.run(stop), loops.roster_loop.run(stop),
-            *([loops.writeback.run(stop)] if loops.writeback_enabled else []))]
+        writer = asyncio.ensure_future(loops.writeback.run(stop)) if loops.writeback_enabled else None
+        readers = [asyncio.ensure_future(loops.domains.run(stop)), asyncio.ensure_future(loops.roster_loop.run(stop))]
         halt = asyncio.ensure_future(self.stop.wait())
+        pending: set[asyncio.Future[Any]] = {presence, halt, *readers, *([writer] if writer else [])}
         try:
-            pending = {presence, halt, *slow}
-            while presence not in pending or halt in pending:
+            while True:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for t in done & {presence, *slow}:
+                for t in done - {halt}:
                     if t.exception() is not None:
                         raise t.exception()  # type: ignore[misc]
                 if presence in done or halt in done:
@@ -113,7 +114,12 @@ class Scheduler:
         finally:
             stop.set()  # every loop finishes its current writes
             halt.cancel()
-            await asyncio.gather(presence, *slow, return_exceptions=True)
+            # Readers get a moment to finish a step (a cold start's directory read can take seconds), then are
+            # cancelled; their writes are whole transactions, so what they leave is consistent.
+            _, slow = await asyncio.wait(readers, timeout=self.READER_GRACE)
+            for t in slow:
+                t.cancel()
+            await asyncio.gather(presence, *readers, *([writer] if writer else []), return_exceptions=True)
         if not self.stop.is_set() and loops.writeback_enabled:
             await self._drain(loops)  # max_cycles reached: what changed is written before the job ends
 

@@ -67,7 +67,7 @@ class LogProgress:
     def start(self, account_id: str, partitions: int) -> None:
         self._total[account_id] = partitions
         self._last[account_id] = time.monotonic()
-        log.info("account %s: reading the directory (%d partitions in parallel)", account_id, partitions)
+        log.info("account %s: reading the directory (no cache yet)", account_id)
 
     def advance(self, account_id: str, users: int, partitions_done: int) -> None:
         now = time.monotonic()

@@ -61,7 +61,7 @@ class AccountState:
 
     def note_failure(self, what: str) -> None:
         log.error("account %s: %s", self.account_id, what)
-        self.failures.append(what)
+        self.failures = [*self.failures[-99:], what]
 
     def publish_targets(self, targets: Targets) -> None:
         self.targets = targets

@@ -50,8 +50,9 @@ class Store(DirectoryTables, PresenceTables, ItemTables):
         return int(self._read("PRAGMA user_version")[0][0])
 
     def close(self) -> None:
-        """Close the connection (the WAL is checkpointed by SQLite on the last close)."""
-        self._conn.close()
+        """Close the connection (the WAL is checkpointed by SQLite on the last close), after any write in flight."""
+        with self._lock:
+            self._conn.close()
 
     def __enter__(self) -> Store:
         return self

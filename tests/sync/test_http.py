@@ -151,3 +151,23 @@ def test_trust_includes_an_explicit_bundle(emulator: EmulatorServer) -> None:
         assert c.get(f"{emulator.base_url}/_emulator/info").status_code == 200
     with httpx.Client(verify=ssl.create_default_context(cafile=None)) as c, pytest.raises(httpx.ConnectError):
         c.get(f"{emulator.base_url}/_emulator/info")
+
+
+def test_a_429_lowers_the_pace_and_quiet_windows_win_it_back() -> None:
+    t = FakeTime()
+    budget = RequestBudget(1500, 30.0, clock=t.clock, sleep=t.sleep, headroom=1 / 30)
+    assert budget.pace == 1450  # paced under Graph's 1,500 per 30 s
+    budget.pause(2.0)
+    assert budget.pace == 1160 and "429" in budget.reason
+    budget.pause(2.0)  # the same wave of 429s: one back-off, not two
+    assert budget.pace == 1160
+    asyncio.run(budget.acquire())
+    assert t.now >= 1002.0  # nobody starts before the Retry-After has elapsed
+    t.now += 31.0  # a quiet window
+    asyncio.run(budget.acquire())
+    assert budget.pace == 1160 + 145  # a tenth of the ceiling back per quiet window
+    for _ in range(4):
+        t.now += 16.0
+        asyncio.run(budget.acquire())
+    assert budget.pace == 1450  # never above the ceiling
+    assert budget.waited >= 2.0
