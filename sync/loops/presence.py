@@ -63,6 +63,7 @@ class PresenceLoop:
 
     async def run(self, stop: asyncio.Event, max_ticks: int | None = None) -> None:
         """Ticks until ``stop`` (or ``max_ticks``); the first waits for the first Targets."""
+        self.state.presence_running = True
         ready = asyncio.ensure_future(self.state.targets_ready.wait())
         halt = asyncio.ensure_future(stop.wait())
         await asyncio.wait({ready, halt}, return_when=asyncio.FIRST_COMPLETED)
@@ -103,8 +104,11 @@ class PresenceLoop:
         self.ticks += 1
         # The diff, the history and the CSVs go to a worker thread; the next tick waits only if they overran.
         await self.flush()
+        done = self.state.complete_snapshot.set if targets.complete else None
         self._pending_io = asyncio.ensure_future(
             asyncio.to_thread(self._persist, per_user, presences, observed, result, t0))
+        if done is not None:
+            self._pending_io.add_done_callback(lambda _: done())
         if self.ticks == 1:
             await self.flush()  # the first tick's files exist before anyone looks
         return result

@@ -15,6 +15,7 @@ A restart with a cache publishes the stored verdicts at once and refreshes them 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -83,7 +84,8 @@ class LogProgress:
 class RosterLoop:
     def __init__(self, state: AccountState, graph: GraphClient, roster: RosterSource, store: Store,
                  outputs: Outputs | None, *, interval: float, lookup_limit: int = 400,
-                 progress: DirectoryProgress | None = None, partial_every: float = 1.0) -> None:
+                 progress: DirectoryProgress | None = None, partial_every: float = 1.0,
+                 snapshot_grace: float = 10.0) -> None:
         self.state = state
         self.graph = graph
         self.roster = roster
@@ -93,6 +95,7 @@ class RosterLoop:
         self.lookup_limit = lookup_limit
         self.progress = progress or LogProgress()
         self.partial_every = partial_every
+        self.snapshot_grace = snapshot_grace  # seconds a cold start's directory save waits for presence
         self.rows: list[AgentRow] = []
         self.index: DirectoryIndex | None = None
         self._index_version = -1
@@ -165,6 +168,10 @@ class RosterLoop:
         # Cold start: publish from the directory in memory first, store it afterwards.
         users, cursor, rows = await self._cold_start(read)
         await self.revalidate(rows)
+        # Storing 100,000 users takes seconds of CPU: let the first complete presence snapshot go first.
+        if self.state.presence_running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.state.complete_snapshot.wait(), timeout=self.snapshot_grace)
         await asyncio.to_thread(self._save_directory, users, cursor)
         del users
         self._index_version = self.store.directory_version(self.account_id)
@@ -239,8 +246,8 @@ class RosterLoop:
         """The whole directory from scratch, beside the Agent list; agents are published as they resolve."""
         t0 = time.monotonic()
         acc = self.account_id
-        cursor = await open_delta_cursor(self.graph)  # first, so nothing that changes during the read is lost
         roster_task = asyncio.ensure_future(self._read_roster()) if rows is None else None
+        cursor = await open_delta_cursor(self.graph)  # before the read, so nothing that changes meanwhile is lost
         index = DirectoryIndex()
         self.index, self._validator = index, None
         memo: dict[str | None, str | Verdict] = {}

@@ -56,6 +56,8 @@ class AccountState:
     targets_ready: asyncio.Event = field(default_factory=asyncio.Event)  # the first Targets was published
     domains_ready: asyncio.Event = field(default_factory=asyncio.Event)
     domains_changed: asyncio.Event = field(default_factory=asyncio.Event)  # revalidate against new domains
+    complete_snapshot: asyncio.Event = field(default_factory=asyncio.Event)  # presence of every target stored
+    presence_running: bool = False  # a presence loop ticks on its own (not a --once pass)
 
     failures: list[str] = field(default_factory=list)  # what went wrong in the slow loops (exit code 1)
 
