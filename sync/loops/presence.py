@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ..graph.client import GraphClient
-from ..graph.presence import UNKNOWN, PresenceTuple, fetch_presences
+from ..graph.presence import UNKNOWN, PresenceResult, fetch_presences
 from ..models import CycleResult, DirectoryUser, Presence, ValidationRow
 from ..outputs.folder import Outputs
 from ..store import Store
@@ -42,6 +42,28 @@ def cycle_line(r: CycleResult) -> str:
     return text
 
 
+class _SeqView(Mapping[str, str]):
+    """user id -> the sequenceNumber of the presence the loop holds for that user (a view, not a copy)."""
+
+    __slots__ = ("_by_uid",)
+
+    def __init__(self, by_uid: dict[str, Presence]) -> None:
+        self._by_uid = by_uid
+
+    def __getitem__(self, uid: str) -> str:
+        return self._by_uid[uid].sequence_number
+
+    def get(self, uid: str, default: Any = None) -> Any:
+        p = self._by_uid.get(uid)
+        return default if p is None else p.sequence_number
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_uid)
+
+    def __len__(self) -> int:
+        return len(self._by_uid)
+
+
 class PresenceLoop:
     """Presence of one account's agents on a drift-free schedule."""
 
@@ -58,6 +80,7 @@ class PresenceLoop:
         self.on_cycle = on_cycle
         self.ticks = 0
         self._last: dict[int, Presence] = {}  # by Agent-list item id
+        self._seq: dict[str, Presence] = {}  # by user id: the latest fresh presence (what its sequenceNumber says)
         self._stored_since: dict[str, tuple[str, str, datetime]] | None = None  # from the store (restart)
         self._pending_io: asyncio.Task[None] | None = None
 
@@ -87,9 +110,9 @@ class PresenceLoop:
         req0, thr0 = self.graph.counters.snapshot()
         budget = self.graph.budgets.get("presence")
         waited0 = budget.waited if budget is not None else 0.0
-        fetched = await fetch_presences(self.graph, targets.user_ids, deadline=self.deadline)
+        fetched = await fetch_presences(self.graph, targets.user_ids, deadline=self.deadline, known=self._known)
         observed = datetime.now(UTC)
-        presences, created = self._presences(targets.rows, fetched.by_id, fetched.failed_ids, observed)
+        presences, created = self._presences(targets.rows, fetched, observed)
         per_user = list({p.user_id: p for p in created}.values()) if targets.shared_users else created
         req1, thr1 = self.graph.counters.snapshot()
         result.agents, result.valid, result.resolved = targets.agents, targets.valid, len(targets.rows)
@@ -113,6 +136,10 @@ class PresenceLoop:
             await self.flush()  # the first tick's files exist before anyone looks
         return result
 
+    @property
+    def _known(self) -> _SeqView:
+        return _SeqView(self._seq)
+
     def _note(self, targets: Targets, budget: Any, waited0: float) -> str:
         notes = []
         if not targets.complete:
@@ -134,36 +161,40 @@ class PresenceLoop:
         if self.on_cycle is not None:
             self.on_cycle(result)
 
-    def _presences(self, targets: Sequence[ValidationRow], by_id: Mapping[str, PresenceTuple],
-                   failed: set[str], observed: datetime) -> tuple[list[Presence], list[Presence]]:
+    def _presences(self, targets: Sequence[ValidationRow], fetched: PresenceResult,
+                   observed: datetime) -> tuple[list[Presence], list[Presence]]:
         """One Presence per target, and those built this tick (the others are last tick's objects).
 
         ``observed_at`` is when the agent's current state was first seen (what write-back calls PresenceUpdated).
-        An unchanged presence (same ``sequenceNumber``) reuses last tick's object, so the hot path costs two dict
-        lookups and a string compare per agent. Failed chunks repeat the last known values, marked stale.
+        An unchanged presence (the same ``sequenceNumber``: ``fetched.same``) reuses last tick's object, so the
+        hot path costs a set lookup and a dict lookup per agent. Failed chunks repeat the last known values,
+        marked stale.
         """
         out: list[Presence] = []
         created: list[Presence] = []
         append = out.append
-        last, acc = self._last, self.state.account_id
+        last, by_uid, acc = self._last, self._seq, self.state.account_id
         names: Mapping[str, DirectoryUser] | None = None
         if self._stored_since is None:  # after a restart, "since" comes from the stored history
             self._stored_since = {c.user_id: (c.to_availability, c.to_activity, c.changed_at)
                                   for c in self.store.snapshots([acc])}
         stored = self._stored_since
-        item_of, last_of = by_id.get, last.get
+        item_of, last_of, same, failed = fetched.by_id.get, last.get, fetched.same, fetched.failed_ids
         for v in targets:
             uid = v.user_id or ""
-            item = item_of(uid)
             prev = last_of(v.item_id)
-            if prev is not None:
-                if prev.user_id != uid or prev.upn != v.normalized_upn:
-                    prev = None  # the item now names another user
-                elif item is not None and not prev.stale:
-                    seq = item[0]
-                    if seq and seq == prev.sequence_number:
-                        append(prev)  # unchanged: last tick's object
-                        continue
+            if prev is not None and (prev.user_id != uid or prev.upn != v.normalized_upn):
+                prev = None  # the item now names another user
+            if uid in same:
+                if prev is not None and not prev.stale:
+                    append(prev)  # unchanged: last tick's object
+                    continue
+                known = by_uid[uid]  # another item of the same user, or this one before it went stale
+                p = replace(known, agent_item_id=v.item_id, upn=v.normalized_upn, stale=False)
+                last[v.item_id] = p
+                append(p)
+                continue
+            item = item_of(uid)
             if names is None:
                 names = self.display_names()
             if item is None:
@@ -175,12 +206,14 @@ class PresenceLoop:
             if prev is not None and not prev.stale:
                 since = prev.observed_at if (prev.availability, prev.activity) == (avail, act) else observed
             else:
-                known = stored.get(uid)
-                since = known[2] if known and known[:2] == (avail, act) else observed
+                known_state = stored.get(uid)
+                since = known_state[2] if known_state and known_state[:2] == (avail, act) else observed
             u = names.get(uid)
             p = Presence(acc, v.item_id, v.normalized_upn, uid, u.display_name if u else "", avail, act, msg, ooo,
                          since, sequence_number=seq)
             last[v.item_id] = p
+            if seq:
+                by_uid[uid] = p
             append(p)
             created.append(p)
         return out, created
