@@ -70,8 +70,15 @@ def measure_job(tenant: TenantProcess, work: Path, *, seconds: float, interval: 
     every: list[CycleResult] = []
     sched_box: list[Scheduler] = []
 
+    tick_cpu: list[float] = []
+    last = [0.0]
+
     def on_cycle(n: int, rs: list[CycleResult]) -> None:
         every.extend(rs)
+        now_cpu = _cpu()
+        if marks["steady_at"] is not None and accounts == 1:
+            tick_cpu.append(now_cpu - last[0])
+        last[0] = now_cpu
         for r in rs:
             if marks["steady_at"] is not None:
                 results.append(r)
@@ -103,6 +110,8 @@ def measure_job(tenant: TenantProcess, work: Path, *, seconds: float, interval: 
         "cycle_wall_p50": _pct(walls, 0.5), "cycle_wall_p95": _pct(walls, 0.95),
         "cpu_per_cycle_median": cpu,  # everything amortised: all of the process's CPU over the steady ticks
         "cpu_per_cycle_p95": None,
+        # One tick's CPU, between two ticks (single-tenant scenario): the typical tick, with whatever else ran then.
+        "cpu_per_tick_p50": _pct(tick_cpu, 0.5), "cpu_per_tick_p95": _pct(tick_cpu, 0.95),
         "presence_calls_per_cycle": statistics.median(r.requests for r in results) if results else None,
         "throttled": sum(r.throttled for r in every),  # presence 429s the job saw, from the first tick on
         "tenant_429s": stats.get("throttled"),

@@ -192,6 +192,8 @@ _ROWS: list[_Row] = [
     ("CPU per cycle, median (sdk)", "cpu_per_cycle_median", None, "cpu_per_cycle_median", "s", ("msgraph_sdk", "job"),
      "cpu_vs_msgraph_sdk"),
     ("CPU per cycle, p95", "cpu_per_cycle_p95", "cpu_per_cycle_p95", "cpu_per_cycle_p95", "s", None, None),
+    ("CPU of one tick, p50 (not amortised)", "cpu_per_tick_p50", "cpu_per_cycle_median", None, "s", None, None),
+    ("CPU of one tick, p95 (not amortised)", "cpu_per_tick_p95", "cpu_per_cycle_p95", None, "s", None, None),
     ("presence calls per cycle", "presence_calls_per_cycle", "presence_calls_per_cycle",
      "presence_calls_per_cycle", "calls", None, None),
     ("busiest 30 s, presence calls", "busiest_30s", None, None, "calls", None, "busiest_30s"),

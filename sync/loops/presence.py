@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -42,28 +42,6 @@ def cycle_line(r: CycleResult) -> str:
     return text
 
 
-class _SeqView(Mapping[str, str]):
-    """user id -> the sequenceNumber of the presence the loop holds for that user (a view, not a copy)."""
-
-    __slots__ = ("_by_uid",)
-
-    def __init__(self, by_uid: dict[str, Presence]) -> None:
-        self._by_uid = by_uid
-
-    def __getitem__(self, uid: str) -> str:
-        return self._by_uid[uid].sequence_number
-
-    def get(self, uid: str, default: Any = None) -> Any:
-        p = self._by_uid.get(uid)
-        return default if p is None else p.sequence_number
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._by_uid)
-
-    def __len__(self) -> int:
-        return len(self._by_uid)
-
-
 class PresenceLoop:
     """Presence of one account's agents on a drift-free schedule."""
 
@@ -80,7 +58,8 @@ class PresenceLoop:
         self.on_cycle = on_cycle
         self.ticks = 0
         self._last: dict[int, Presence] = {}  # by Agent-list item id
-        self._seq: dict[str, Presence] = {}  # by user id: the latest fresh presence (what its sequenceNumber says)
+        self._seq: dict[str, Presence] = {}  # by user id: the latest fresh presence
+        self._seq_of: dict[str, str] = {}  # by user id: that presence's sequenceNumber (what fetch compares)
         self._stored_since: dict[str, tuple[str, str, datetime]] | None = None  # from the store (restart)
         self._pending_io: asyncio.Task[None] | None = None
 
@@ -110,7 +89,7 @@ class PresenceLoop:
         req0, thr0 = self.graph.counters.snapshot()
         budget = self.graph.budgets.get("presence")
         waited0 = budget.waited if budget is not None else 0.0
-        fetched = await fetch_presences(self.graph, targets.user_ids, deadline=self.deadline, known=self._known)
+        fetched = await fetch_presences(self.graph, targets.user_ids, deadline=self.deadline, known=self._seq_of)
         observed = datetime.now(UTC)
         presences, created = self._presences(targets.rows, fetched, observed)
         per_user = list({p.user_id: p for p in created}.values()) if targets.shared_users else created
@@ -135,10 +114,6 @@ class PresenceLoop:
         if self.ticks == 1:
             await self.flush()  # the first tick's files exist before anyone looks
         return result
-
-    @property
-    def _known(self) -> _SeqView:
-        return _SeqView(self._seq)
 
     def _note(self, targets: Targets, budget: Any, waited0: float) -> str:
         notes = []
@@ -214,6 +189,7 @@ class PresenceLoop:
             last[v.item_id] = p
             if seq:
                 by_uid[uid] = p
+                self._seq_of[uid] = seq
             append(p)
             created.append(p)
         return out, created
