@@ -139,7 +139,7 @@ class WriteBackLoop:
                 self.report_dry_run({item: values for item, values, _ in queue})
             return result
         presence_of = {p.agent_item_id: p for p in self.state.presences}
-        todo: dict[int, dict[str, str]] = {item: values for item, values, _ in queue}
+        todo: dict[int, Mapping[str, str]] = {item: values for item, values, _ in queue}
         not_before = 0.0
         while todo:
             if (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
