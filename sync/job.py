@@ -16,6 +16,7 @@ from .errors import ConfigError, NeedsHumanError, TransientAuthError, UsageError
 from .http import RequestBudget, TrustConfig
 from .loops import Cadence
 from .loops.roster import DirectoryProgress
+from .memory import tune_allocator
 from .models import CycleResult
 from .outputs.folder import Outputs
 from .quota import ResourceUnitBudget
@@ -113,6 +114,7 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
                   run_for: float | None = None, progress: DirectoryProgress | None = None,
                   on_start: Callable[[Scheduler], None] | None = None) -> JobReport:
     """Run every active account's loops until ``--once``/``max_cycles``/``run_for`` seconds or a signal."""
+    tune_allocator()
     outputs = Outputs(settings.out_dir)
     async with account_runtimes(settings, progress) as (runtimes, setup_failed):
         sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once, max_cycles=max_cycles,

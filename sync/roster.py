@@ -138,6 +138,20 @@ def _get(index: _Ids, key: str) -> Collection[str]:
     return (ids,) if isinstance(ids, str) else ids
 
 
+def _lower(text: str) -> str:
+    """``text.lower()``, but the very same object when it is already lower-case (the index holds it once)."""
+    low = text.lower()
+    return text if low == text else low
+
+
+def _same(key: str, *held: str) -> str:
+    """``key``, or an equal string the index already holds (a SIP or smtp: address is usually the UPN)."""
+    for other in held:
+        if key == other:
+            return other
+    return key
+
+
 class DirectoryIndex:
     """Lookup tables over the directory, built once per directory version; every key is lower-case."""
 
@@ -163,7 +177,7 @@ class DirectoryIndex:
         by_id, by_upn, mail, sip, local = idx.by_id, idx.by_upn, idx.mail, idx.sip, idx.local
         put_mail, put_sip, put_local = mail.setdefault, sip.setdefault, local.setdefault
         for user in users:
-            upn = user.upn.lower()
+            upn = _lower(user.upn)
             uid = user.id
             if upn in by_upn or not is_valid_upn(upn):
                 idx.skipped.append(user)
@@ -180,21 +194,23 @@ class DirectoryIndex:
                 key = _strip_marks(upn)
                 if idx.ascii_upn.setdefault(key, uid) != uid:
                     _share(idx.ascii_upn, key, uid)
-            primary = user.mail.lower() if user.mail else ""
+            primary = _lower(user.mail) if user.mail else ""
+            if primary == upn:
+                primary = upn
             if primary and put_mail(primary, uid) != uid:
                 _share(mail, primary, uid)
             for proxy in user.proxy_addresses:
                 key = proxy.lower()
                 if key.startswith("smtp:"):
-                    key = key[5:]
+                    key = _same(key[5:], upn, primary)
                     if key != primary and put_mail(key, uid) != uid:
                         _share(mail, key, uid)
                 elif key.startswith("sip:"):
-                    key = key[4:]
+                    key = _same(key[4:], upn, primary)
                     if put_sip(key, uid) != uid:
                         _share(sip, key, uid)
             for key in user.im_addresses:
-                key = key.lower().removeprefix("sip:")
+                key = _same(_lower(key).removeprefix("sip:"), upn, primary)
                 if put_sip(key, uid) != uid:
                     _share(sip, key, uid)
         return idx

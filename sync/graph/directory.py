@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,15 +40,18 @@ USER_SELECT = "id,userPrincipalName,displayName,mail,proxyAddresses,imAddresses,
 
 
 def user_from_graph(d: dict[str, Any]) -> DirectoryUser:
+    """A user from its Graph object; text equal to the UPN is held once (100,000 users stay in memory)."""
+    upn = str(d.get("userPrincipalName") or "")
+    mail = d.get("mail")
     return DirectoryUser(
         id=str(d["id"]).lower(),
-        upn=str(d.get("userPrincipalName") or ""),
+        upn=upn,
         display_name=str(d.get("displayName") or ""),
-        mail=d.get("mail"),
+        mail=upn if mail == upn else mail,
         proxy_addresses=tuple(d.get("proxyAddresses") or ()),
-        im_addresses=tuple(d.get("imAddresses") or ()),
+        im_addresses=tuple(upn if a == upn else a for a in d.get("imAddresses") or ()),
         account_enabled=d.get("accountEnabled") is not False,
-        user_type=str(d.get("userType") or "Member"),
+        user_type=sys.intern(str(d.get("userType") or "Member")),
     )
 
 

@@ -33,6 +33,7 @@ from ..graph.directory import (
     read_all_users,
     same_endpoint,
 )
+from ..memory import release_memory
 from ..models import AgentRow, DirectoryUser, ValidationRow, WriteResult
 from ..outputs.folder import Outputs
 from ..roster import DirectoryIndex, Validator, Verdict, normalize, resolved_so_far
@@ -174,6 +175,7 @@ class RosterLoop:
                 await asyncio.wait_for(self.state.complete_snapshot.wait(), timeout=self.snapshot_grace)
         await asyncio.to_thread(self._save_directory, users, cursor)
         del users
+        await asyncio.to_thread(release_memory)  # the read's pages and rows are garbage now
         self._index_version = self.store.directory_version(self.account_id)
         self._validator_key = (self.state.domains_version, self._index_version)
         caught_up = await self._follow(cursor)  # what changed while we read

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 
 from ..errors import GraphError
 from ..models import Presence, ValidationRow
@@ -138,7 +139,7 @@ class WriteBackLoop:
                 self.report_dry_run({item: values for item, values, _ in queue})
             return result
         presence_of = {p.agent_item_id: p for p in self.state.presences}
-        todo: dict[int, dict[str, str]] = {item: values for item, values, _ in queue}
+        todo: dict[int, Mapping[str, str]] = {item: values for item, values, _ in queue}
         not_before = 0.0
         while todo:
             if (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
@@ -146,7 +147,7 @@ class WriteBackLoop:
             wait = not_before - time.monotonic()
             if wait > 0 and await sleep_or_stop(stop or asyncio.Event(), wait):
                 break
-            batch = dict(list(todo.items())[: GROUP * self.parallel])  # oldest first (dicts keep order)
+            batch = dict(islice(todo.items(), GROUP * self.parallel))  # oldest first (dicts keep order)
             res = await self.roster.write(batch)  # the roster source paces itself with the same RU budget
             for item in res.done:
                 todo.pop(item, None)

@@ -30,7 +30,7 @@ import operator
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -243,16 +243,32 @@ class PresenceCsv:
             by_account.setdefault(acc, []).extend(group)
         for gone in set(self._cache) - set(by_account):
             del self._cache[gone]
-        chunks = [",".join(PRESENCE_COLUMNS) + EOL]
+        pieces: list[Iterable[str]] = [(",".join(PRESENCE_COLUMNS) + EOL,)]
         for acc, acc_rows in by_account.items():
             parts, segments = self._segments(acc, acc_rows)
             stamp = stamps.get(acc)
             if stamp is not None and not any(map(_STALE, acc_rows)):
-                chunks.append(stamp.join(segments))
+                pieces.append(_stamped(segments, stamp))
             else:  # stale rows keep their own time: the plain way
-                chunks.append("".join(h + (utc(p.observed_at) if p.stale or stamp is None else stamp) + t
-                                      for p, (h, t) in zip(acc_rows, parts, strict=True)))
-        return _write_text(self.path, "".join(chunks))
+                pieces.append(_batched(h + (utc(p.observed_at) if p.stale or stamp is None else stamp) + t
+                                       for p, (h, t) in zip(acc_rows, parts, strict=True)))
+        return atomic_write(self.path, lambda fh: fh.writelines(itertools.chain.from_iterable(pieces)))
+
+
+_PIECE = 1000  # rows per piece of presence.csv handed to the file: the whole text never exists at once
+
+
+def _stamped(segments: list[str], stamp: str) -> Iterator[str]:
+    """``stamp.join(segments)`` in pieces of ``_PIECE`` rows."""
+    for i in range(0, len(segments), _PIECE):
+        yield (stamp if i else "") + stamp.join(segments[i:i + _PIECE])
+
+
+def _batched(rows: Iterable[str]) -> Iterator[str]:
+    """The rows' text joined ``_PIECE`` rows at a time."""
+    it = iter(rows)
+    while piece := "".join(itertools.islice(it, _PIECE)):
+        yield piece
 
 
 def write_presence_csv(path: str | os.PathLike[str], rows: Sequence[Presence],

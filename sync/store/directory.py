@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import islice
 
 from sync.models import DirectoryUser
 from sync.store._db import TableBase, ts
@@ -36,20 +37,27 @@ class DirectoryTables(TableBase):
 
     def upsert_users(self, account_id: str, users: Iterable[DirectoryUser]) -> int:
         """Insert or replace users (a delta page, or the first full sync). Returns how many were written."""
-        rows = [
+        dumps = json.dumps
+        rows = (
             (
-                account_id, u.id, u.upn, u.display_name, u.mail, json.dumps(list(u.proxy_addresses)),
-                json.dumps(list(u.im_addresses)), int(u.account_enabled), u.user_type,
+                account_id, u.id, u.upn, u.display_name, u.mail, dumps(list(u.proxy_addresses)),
+                dumps(list(u.im_addresses)), int(u.account_enabled), u.user_type,
             )
             for u in users
-        ]
+        )
         # Short transactions: a 100,000-user first read must not hold the store from the presence loop's writes.
-        for i in range(0, len(rows), 5000):
+        # Rows are made 5,000 at a time, so the text of the whole directory never exists at once.
+        count = 0
+        chunk = list(islice(rows, 5000))
+        while chunk:
+            following = list(islice(rows, 5000))
             with self._tx("saving directory users") as c:
-                c.executemany(_UPSERT, rows[i:i + 5000])
-                if i + 5000 >= len(rows):
+                c.executemany(_UPSERT, chunk)
+                if not following:
                     self._bump(c, account_id)
-        return len(rows)
+            count += len(chunk)
+            chunk = following
+        return count
 
     def delete_users(self, account_id: str, ids: Iterable[str]) -> int:
         """Remove users the delta reported as `@removed`. Returns how many ids were given."""

@@ -104,11 +104,12 @@ class ItemTables(TableBase):
         return cur
 
     def writeback_pending(self, account_id: str,
-                          desired: Mapping[int, Mapping[str, str]]) -> dict[int, dict[str, str]]:
-        """The items whose desired SharePoint values differ from what was last written (full value sets)."""
+                          desired: Mapping[int, Mapping[str, str]]) -> dict[int, Mapping[str, str]]:
+        """The items whose desired SharePoint values differ from what was last written (full value sets, the
+        caller's own mappings: not copied, as a first fill holds 30,000 of them)."""
         last = self._written_of(account_id)
         get = last.get
-        return {item: dict(fields) for item, fields in desired.items() if get(item) != fields}
+        return {item: fields for item, fields in desired.items() if get(item) != fields}
 
     def _since_of(self, account_id: str) -> dict[int, datetime]:
         cur = self._pending_since.get(account_id)
@@ -118,7 +119,7 @@ class ItemTables(TableBase):
         return cur
 
     def writeback_queue(self, account_id: str, desired: Mapping[int, Mapping[str, str]],
-                        now: datetime) -> list[tuple[int, dict[str, str], datetime]]:
+                        now: datetime) -> list[tuple[int, Mapping[str, str], datetime]]:
         """The pending items (as `writeback_pending`) with since when each has been pending, longest-wrong first.
 
         Items newly pending are recorded as pending since ``now``; items no longer pending (written, back to
