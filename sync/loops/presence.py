@@ -9,6 +9,7 @@ domains or the write-back: those publish new snapshots when they are ready.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -130,6 +131,10 @@ class PresenceLoop:
         result.duration_s = time.perf_counter() - t0
         self.outputs.tick(self.state.account_id, presences, observed, changes)
         self.store.record_cycle(result)
+        # Each call's httpx response (about 1 MB of content) and tenacity's retry state sit in reference cycles;
+        # the young generations are collected here, so they go now instead of at the next full collection
+        # (at 30,000 agents the RSS otherwise climbs by about 7 MB a second between full collections).
+        gc.collect(1)
         log.info("%s", cycle_line(result))
         if result.error:
             log.warning("account %s: %s", result.account_id, result.error)
