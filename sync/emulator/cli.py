@@ -246,6 +246,7 @@ def _prepare(args: argparse.Namespace) -> EmulatorServer:
         raise UsageError(f"cannot use state directory {args.state_dir}: {exc.strerror or exc}") from None
     srv.state.faults = faults
     srv.state.clock = Clock(start=args.clock_start, speed=args.clock_speed, frozen=args.freeze_clock)
+    srv.state.presence.warm(srv.state.world.tenants.values(), srv.state.clock.now())
     try:
         srv._bind()
     except OSError as exc:

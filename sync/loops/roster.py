@@ -168,11 +168,13 @@ class RosterLoop:
                 return await self.revalidate(read, lookups=True)
         # Cold start: publish from the directory in memory first, store it afterwards.
         users, cursor, rows = await self._cold_start(read)
-        await self.revalidate(rows)
-        # Storing 100,000 users takes seconds of CPU: let the first complete presence snapshot go first.
+        validation = await self.revalidate(rows, save=False)
+        # Storing 100,000 users and 30,000 verdicts takes seconds of CPU: the first complete presence snapshot
+        # goes first.
         if self.state.presence_running:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.state.complete_snapshot.wait(), timeout=self.snapshot_grace)
+        await asyncio.to_thread(self._save_validation, validation)
         await asyncio.to_thread(self._save_directory, users, cursor)
         del users
         await asyncio.to_thread(release_memory)  # the read's pages and rows are garbage now
@@ -197,15 +199,17 @@ class RosterLoop:
         else:
             await self._load_index()
 
-    async def revalidate(self, rows: list[AgentRow] | None = None, lookups: bool = False) -> list[ValidationRow]:
-        """Validate the roster against the current domains and directory and publish the result; with
-        ``lookups``, then look up UPNs missing from the cache and publish again if that found anyone."""
+    async def revalidate(self, rows: list[AgentRow] | None = None, lookups: bool = False,
+                         save: bool = True) -> list[ValidationRow]:
+        """Validate the roster against the current domains and directory and publish the result (``save``: also
+        to the store and validation.csv); with ``lookups``, then look up UPNs missing from the cache and
+        publish again if that found anyone."""
         if rows is not None:
             self.rows = rows
         if self.index is None:
             await self._load_index()
         validation = await asyncio.to_thread(self._validator_for().validate, self.rows)
-        await self._publish(validation)
+        await self._publish(validation, save)
         if lookups and await self._resolve_missing(validation):
             validation = await asyncio.to_thread(self._validator_for().validate, self.rows)
             await self._publish(validation)
@@ -332,12 +336,13 @@ class RosterLoop:
                 self._validator = None
         return bool(users)
 
-    async def _publish(self, validation: list[ValidationRow]) -> None:
+    async def _publish(self, validation: list[ValidationRow], save: bool = True) -> None:
         if validation != list(self.state.validation) or not self.state.targets.complete:
             self._version += 1
             self.state.publish_targets(Targets.of(validation, version=self._version))
             self.state.validation = tuple(validation)
-            await asyncio.to_thread(self._save_validation, validation)
+            if save:
+                await asyncio.to_thread(self._save_validation, validation)
         elif not self.state.targets_ready.is_set():
             self.state.publish_targets(self.state.targets)
 
