@@ -22,7 +22,6 @@ from .loops.roster import DirectoryProgress
 from .models import AgentRow, WriteResult
 from .quota import ResourceUnitBudget
 from .settings import AccountConfig, WriteBackColumns
-from .sharepoint import SharePointRoster
 from .store import Store
 
 __all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions", "require_roster_column", "roster_csv_columns"]
@@ -146,6 +145,8 @@ class AccountRuntime:
         if acc.auth == "secret":
             # SharePoint REST refuses app-only tokens minted from a secret: use Graph's list route.
             return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column, ru=ru)
+        from .sharepoint import SharePointRoster  # office365 costs ~30 MB: only delegated accounts load it
+
         return SharePointRoster(acc.site_url, acc.list_title, acc.upn_column,
                                 self.auth.sync_token_response(self.auth.site_scopes(acc.site_url)),
                                 str(self.opts.trust.bundle_file(self.opts.state_dir)), ru=ru)
@@ -192,5 +193,6 @@ class AccountRuntime:
         for http in self._clients:
             await http.aclose()
         roster = self._loops.roster_source if self._loops is not None else None
-        if isinstance(roster, SharePointRoster):
-            roster.close()
+        close = getattr(roster, "close", None)  # SharePointRoster's requests session
+        if close is not None:
+            close()

@@ -279,6 +279,7 @@ class RosterLoop:
         assert rows is not None
         self.progress.finish(acc, len(users), time.monotonic() - t0)
         self._index_version = -2  # in memory only until _save_directory; the validator is keyed on it
+        await asyncio.to_thread(release_memory)  # the pages' JSON is garbage now: room for the first full tick
         return users, cursor, rows
 
     def _save_directory(self, users: list[DirectoryUser], cursor: str) -> None:

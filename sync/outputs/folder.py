@@ -19,12 +19,14 @@ __all__ = ["Outputs"]
 
 @dataclass
 class Outputs:
+    # The big fields stay out of repr(): asyncio formats the finished main task (and with it the JobReport
+    # holding this) when ``asyncio.run`` ends, and 30,000 Presence reprs cost 60 MB of memory for a moment.
     out_dir: Path
-    presences: dict[str, Sequence[Presence]] = field(default_factory=dict)
-    validation: dict[str, Sequence[ValidationRow]] = field(default_factory=dict)
-    observed_at: dict[str, datetime] = field(default_factory=dict)
-    _presence_csv: PresenceCsv | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    presences: dict[str, Sequence[Presence]] = field(default_factory=dict, repr=False)
+    validation: dict[str, Sequence[ValidationRow]] = field(default_factory=dict, repr=False)
+    observed_at: dict[str, datetime] = field(default_factory=dict, repr=False)
+    _presence_csv: PresenceCsv | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def presence_csv(self) -> Path:
