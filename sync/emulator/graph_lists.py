@@ -254,8 +254,13 @@ async def _list_items(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         rows = [it for it in rows if flt.predicate(it)]
     rows = _after(req, rows)
     page, more = rows[:top], len(rows) > top
+    items = [_item_json(site, lst, it, fields) for it in page]
+    sel = req.q("select")
+    if sel:  # $select on the items' own properties (fields stay as $expand chose); the etag annotation stays
+        keep = {s.strip().lower() for s in sel.split(",") if s.strip()} | {"@odata.etag", "fields"}
+        items = [{k: v for k, v in it.items() if k.lower() in keep} for it in items]
     body: dict[str, Any] = {"@odata.context": _ctx(req, f"sites('{site.id}')/lists('{lst.id}')/items"),
-                            "value": [_item_json(site, lst, it, fields) for it in page]}
+                            "value": items}
     if more and page:
         body["@odata.nextLink"] = _next_link(req, site, lst, page[-1].id)
     return GraphResponse(200, body)

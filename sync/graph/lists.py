@@ -53,8 +53,8 @@ class GraphListRoster:
         site_id, list_id = await self._ids()
         rows: list[AgentRow] = []
         col = self.upn_column
-        # Only the UPN column: a 30,000-item list with every column is many megabytes per read.
-        path = f"sites/{site_id}/lists/{list_id}/items?$expand=fields($select={quote(col)})&$top=999"
+        # Only the id, the etag and the UPN column: a 30,000-item list with everything is many megabytes per read.
+        path = f"sites/{site_id}/lists/{list_id}/items?$select=id,eTag&$expand=fields($select={quote(col)})&$top=999"
         async for page in self.client.pages(path):
             for item in page.get("value", []):
                 fields: dict[str, Any] = item.get("fields") or {}

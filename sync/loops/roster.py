@@ -219,12 +219,24 @@ class RosterLoop:
 
     async def _read_roster(self) -> list[AgentRow]:
         try:
-            return await self.roster.read()
+            return self._keep_unchanged(await self.roster.read())
         except GraphError as exc:
             if not self.rows:
                 raise RosterError(f"the Agent list could not be read: {exc}") from exc
             log.warning("account %s: Agent list re-read failed, using the last copy: %s", self.account_id, exc)
             return self.rows
+
+    def _keep_unchanged(self, rows: list[AgentRow]) -> list[AgentRow]:
+        """Last read's row objects where the cell did not change: the new copies die at once, and an unchanged
+        list is the very same objects, which the validator recognises without looking at a cell."""
+        old = {r.item_id: r for r in self.rows}
+        if not old:
+            return rows
+        out = []
+        for r in rows:
+            o = old.get(r.item_id)
+            out.append(o if o is not None and o.raw_upn == r.raw_upn else r)
+        return out
 
     async def _follow(self, link: str) -> DeltaResult | None:
         """The changes since ``link``; None when Graph no longer knows the token (a full read follows)."""

@@ -107,6 +107,15 @@ def test_expand_with_select_and_filters(graph: httpx.Client, emulator: EmulatorS
     assert graph.get(items, params={"$top": "0"}).status_code == 400
 
 
+def test_select_narrows_the_items_own_properties(graph: httpx.Client, emulator: EmulatorServer,
+                                                 temp_list: SpList) -> None:
+    items = f"/v1.0/sites/{site_id(emulator)}/lists/{temp_list.id}/items"
+    r = graph.get(items, params={"$select": "id,eTag", "$expand": "fields($select=UPN)", "$top": "2"})
+    first = r.json()["value"][0]
+    assert set(first) == {"@odata.etag", "id", "eTag", "fields"} and set(first["fields"]) == {"@odata.etag", "UPN"}
+    assert "%24select=id%2CeTag" in r.json()["@odata.nextLink"] or "$select=id,eTag" in r.json()["@odata.nextLink"]
+
+
 def test_patch_fields_with_etags(graph: httpx.Client, emulator: EmulatorServer, temp_list: SpList) -> None:
     item = f"/v1.0/sites/contoso.sharepoint.com:/sites/contoso-agents:/lists/{temp_list.title}/items/4"
     etag = graph.get(item).json()["eTag"]
