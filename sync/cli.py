@@ -205,9 +205,12 @@ class _DirectoryBar:
 @app.command()
 def run(
     config: ConfigOpt = None,
-    once: Annotated[bool, typer.Option("--once", help="Run one cycle (with write-back) and exit.")] = False,
+    once: Annotated[bool, typer.Option("--once", help="Read the roster and presence once, write back every "
+                                                      "changed item, and exit.")] = False,
     interval: Annotated[float | None, typer.Option("--interval", metavar="SECONDS",
-                                                   help="Seconds between cycle starts (default 5).",
+                                                   help="Seconds between presence reads (default 5). The Agent "
+                                                        "list, directory and write-back run beside them at "
+                                                        "WriteBack/@Interval.",
                                                    min=0.1, show_default=False)] = None,
     out_dir: OutOpt = None,
     state_dir: StateOpt = None,
@@ -222,6 +225,9 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every HTTP request.")] = False,
 ) -> None:
     """Collect presence for every account, once or every N seconds.
+
+    Per account, presence, the Agent list + directory, the domains and the write-back run as loops of their own;
+    presence never waits for the others. SIGINT/SIGTERM: every loop finishes its current writes, exit 0.
 
     Example: presence-sync run --config config.xml --interval 5 --out ./out
     """

@@ -99,7 +99,7 @@ class PresenceLoop:
         result.stale = sum(1 for p in presences if p.stale) if fetched.failed_ids else 0
         result.presences = len(presences) - result.stale
         result.requests, result.throttled = req1 - req0, thr1 - thr0
-        result.note = self._note(targets, budget, waited0)
+        result.note = self._note(targets, budget, waited0, result.throttled)
         if fetched.failed_ids:
             result.error = f"{len(fetched.failed_ids)} agent(s) stale: " + "; ".join(fetched.errors[:3])
         self.state.presences = tuple(presences)
@@ -116,12 +116,15 @@ class PresenceLoop:
             await self.flush()  # the first tick's files exist before anyone looks
         return result
 
-    def _note(self, targets: Targets, budget: Any, waited0: float) -> str:
+    def _note(self, targets: Targets, budget: Any, waited0: float, throttled: int) -> str:
         notes = []
         if not targets.complete:
             notes.append("directory still loading: agents resolved so far")
-        if budget is not None and budget.waited - waited0 > 0.05:
-            notes.append(f"waited {budget.waited - waited0:.2f}s for the presence budget: {budget.reason}")
+        waited = budget.waited - waited0 if budget is not None else 0.0
+        if throttled and budget is not None:
+            notes.append(f"{throttled} call(s) retried after their Retry-After; {budget.reason}")
+        elif waited > 0.05:
+            notes.append(f"waited {waited:.2f}s for the presence budget: {budget.reason}")
         return "; ".join(notes)
 
     def _persist(self, per_user: list[Presence], presences: list[Presence], observed: datetime,

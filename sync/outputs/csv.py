@@ -204,7 +204,7 @@ class PresenceCsv:
 
     Per account it keeps last cycle's rows and their text as ``segments``: segment ``i`` is the tail of row
     ``i-1`` plus the head of row ``i``, so the account's rows are ``stamp.join(segments)`` when every row carries
-    the cycle's read time. A cycle compares its rows with last cycle's by identity (the pipeline reuses unchanged
+    the cycle's read time. A tick compares its rows with last tick's by identity (the presence loop reuses unchanged
     Presence objects) and re-formats only the rows that differ; the rest is joins in C. ``observed_at`` (account id
     -> the cycle's read time) stamps rows that are not stale; stale rows keep their own (when the state began).
     """

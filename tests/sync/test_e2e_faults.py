@@ -128,6 +128,7 @@ def test_interval_run_through_429_and_5xx_bursts_loses_no_transition(
     assert stats["retry_after_violations"] == 0, stats
     assert sum(v for k, v in stats["faults_injected"].items() if k.startswith("error_5")) > 0, stats
     assert sum(int(ln.split("429s=")[1].split()[0]) for ln in job.cycle_lines()) > 0  # the job saw them too
+    assert any("retried after their Retry-After; Graph answered 429" in ln for ln in job.cycle_lines()), job.text
 
     # Complete CSVs after SIGTERM.
     presence = sup.assert_leading_columns(out / "presence.csv", sup.PRESENCE_COLUMNS)
