@@ -10,25 +10,13 @@ import uuid
 
 import httpx
 import pytest
+from fake_time import FakeTime
 
 from sync.emulator.server import EmulatorServer
 from sync.errors import PermanentGraphError, TransientGraphError
 from sync.graph.client import GraphClient
 from sync.graph.presence import fetch_presences
 from sync.http import RequestBudget, TrustConfig, is_transient, parse_retry_after, retrying, sanitize_url
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_budget_never_exceeds_its_window() -> None:

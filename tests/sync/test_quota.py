@@ -5,21 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fake_time import FakeTime
 
 from sync.quota import WINDOW, ResourceUnitBudget, tier
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 5000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def budget(per_minute: int, t: FakeTime, headroom: float = 0.95) -> ResourceUnitBudget:
@@ -35,7 +23,7 @@ def test_tier_follows_the_licence_bands() -> None:
 
 
 def test_acquire_starts_at_once_while_units_fit() -> None:
-    t = FakeTime()
+    t = FakeTime(5000.0)
     b = budget(1250, t)
     assert b.capacity == 1187  # 95 % of 1,250, rounded down
     assert b.available() == 1187
@@ -49,7 +37,7 @@ def test_acquire_starts_at_once_while_units_fit() -> None:
 
 
 def test_never_more_than_headroom_in_any_window() -> None:
-    t = FakeTime()
+    t = FakeTime(5000.0)
     b = budget(100, t, headroom=0.9)  # 90 RU per 60 s
     starts: list[tuple[float, int]] = []
 
@@ -66,7 +54,7 @@ def test_never_more_than_headroom_in_any_window() -> None:
 
 
 def test_waits_exactly_until_the_oldest_units_leave_the_window() -> None:
-    t = FakeTime()
+    t = FakeTime(5000.0)
     b = budget(100, t, headroom=1.0)
 
     async def go() -> None:
@@ -81,7 +69,7 @@ def test_waits_exactly_until_the_oldest_units_leave_the_window() -> None:
 
 
 def test_available_counts_the_rolling_window_at_a_given_time() -> None:
-    t = FakeTime()
+    t = FakeTime(5000.0)
     b = budget(1000, t, headroom=1.0)
     start = t.now
 
@@ -96,7 +84,7 @@ def test_available_counts_the_rolling_window_at_a_given_time() -> None:
 
 
 def test_pause_holds_every_acquire_until_retry_after() -> None:
-    t = FakeTime()
+    t = FakeTime(5000.0)
     b = budget(1250, t)
     b.pause(2.128)
     assert b.available() == 0
@@ -110,7 +98,7 @@ def test_pause_holds_every_acquire_until_retry_after() -> None:
 
 
 def test_concurrent_waiters_share_one_window() -> None:
-    t = FakeTime()
+    t = FakeTime(5000.0)
     b = budget(100, t, headroom=1.0)
     order: list[int] = []
 
@@ -126,7 +114,7 @@ def test_concurrent_waiters_share_one_window() -> None:
 
 
 def test_requests_that_never_fit_are_refused() -> None:
-    t = FakeTime()
+    t = FakeTime(5000.0)
     b = budget(100, t, headroom=0.5)
     with pytest.raises(ValueError, match="never fit"):
         asyncio.run(b.acquire(51))
