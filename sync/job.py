@@ -14,6 +14,7 @@ import httpx
 
 from .errors import ConfigError, NeedsHumanError, TransientAuthError, UsageError
 from .http import RequestBudget, TrustConfig
+from .lock import state_lock
 from .loops import Cadence
 from .loops.roster import DirectoryProgress
 from .memory import tune_allocator
@@ -116,24 +117,30 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
     """Run every active account's loops until ``--once``/``max_cycles``/``run_for`` seconds or a signal."""
     tune_allocator()
     outputs = Outputs(settings.out_dir)
-    async with account_runtimes(settings, progress) as (runtimes, setup_failed):
-        sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once, max_cycles=max_cycles,
-                          on_cycle=on_cycle)
-        if on_start is not None:
-            on_start(sched)
-        if run_for is not None:
-            asyncio.get_running_loop().call_later(run_for, sched.request_stop)
-        sched.needs_human.update(setup_failed)
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGINT, signal.SIGTERM) if install_signals else ()
+    with state_lock(settings.state_dir):  # one run per state directory (exit 2 for a second one)
+        async with account_runtimes(settings, progress) as (runtimes, setup_failed):
+            sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once,
+                              max_cycles=max_cycles, on_cycle=on_cycle)
+            if on_start is not None:
+                on_start(sched)
+            if run_for is not None:
+                asyncio.get_running_loop().call_later(run_for, sched.request_stop)
+            sched.needs_human.update(setup_failed)
+            code = await _run_with_signals(sched, install_signals)
+    return JobReport(code, sched.cycles, outputs)
+
+
+async def _run_with_signals(sched: Scheduler, install_signals: bool) -> int:
+    """The scheduler, with SIGINT/SIGTERM asking it to stop (every loop finishes its current writes)."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM) if install_signals else ()
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, sched.request_stop)
+    try:
+        return await sched.run()
+    finally:
         for sig in signals:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, sched.request_stop)
-        try:
-            code = await sched.run()
-        finally:
-            for sig in signals:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(sig)
-            sched.request_stop()
-    return JobReport(code, sched.cycles, outputs)
+                loop.remove_signal_handler(sig)
+        sched.request_stop()
