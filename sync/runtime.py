@@ -75,18 +75,27 @@ class CsvRoster:
     account_id: str = ""
 
     async def read(self) -> list[AgentRow]:
+        """The rows; RosterError (the job keeps the last good roster) for a file that cannot be read as CSV."""
         require_roster_column(self.path, roster_csv_columns(self.path), self.upn_column, self.account_id)
+        line = 1
         try:
             with self.path.open(newline="", encoding="utf-8-sig") as f:
                 reader = csv.DictReader(f)
                 rows = []
                 for n, rec in enumerate(reader, start=1):
+                    line = reader.line_num
                     raw_id = (rec.get("Id") or rec.get("ID") or "").strip()
-                    item_id = int(raw_id) if raw_id.isdigit() else n
-                    rows.append(AgentRow(item_id, rec.get(self.upn_column), None, dict(rec)))
+                    item_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() else n  # not "²"
+                    rows.append(AgentRow(item_id, rec.get(self.upn_column), None))
                 return rows
         except OSError as exc:
             raise RosterError(f"{self.path}: cannot read the roster CSV: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise RosterError(f"{self.path}: not UTF-8 text after line {line} (byte {exc.start} of a read block).",
+                              hint="Save the roster as UTF-8 CSV.") from exc
+        except csv.Error as exc:
+            raise RosterError(f"{self.path}:{line + 1}: not a readable CSV row: {exc}.",
+                              hint="Fix or remove that row (a cell may hold an unclosed quote or be too long).") from exc
 
     async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult:
         return WriteResult()

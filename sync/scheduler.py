@@ -136,6 +136,9 @@ class Scheduler:
         except (SyncError, OSError) as exc:
             log.error("account %s: cycle failed: %s", rt.account_id, exc)
             self.failed_accounts.add(rt.account_id)
+        except Exception:  # a defect, not a user mistake: say so loudly, keep the other accounts running
+            log.exception("account %s: stopped by an unexpected error (please report it)", rt.account_id)
+            self.failed_accounts.add(rt.account_id)
         else:
             if not self.once:
                 self.needs_human.discard(rt.account_id)
