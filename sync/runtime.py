@@ -185,7 +185,7 @@ class AccountRuntime:
             roster = self._roster(graph, ru)
             self._loops = AccountLoops(
                 account_id=acc.id, presence_graph=self._graph(presence=True), graph=graph, roster=roster,
-                store=self.store, cadence=self.opts.cadence, interval=self.opts.interval, ru=ru,
+                store=self.store, cadence=self.opts.cadence, interval=self.opts.interval,
                 columns=self.opts.columns, dry_run=self.opts.dry_run,
                 writeback_enabled=self.opts.roster_csv is None, progress=self.opts.progress,
                 report_dry_run=self.report_dry_run)
@@ -201,7 +201,7 @@ class AccountRuntime:
     async def aclose(self) -> None:
         for http in self._clients:
             await http.aclose()
-        roster = self._loops.roster_source if self._loops is not None else None
+        roster = self._loops.roster if self._loops is not None else None
         close = getattr(roster, "close", None)  # SharePointRoster's requests session
         if close is not None:
             close()

@@ -22,6 +22,7 @@ from ..job import run_job
 from ..models import CycleResult
 from ..scheduler import Scheduler
 from ..secrets import KeyStore
+from .numbers import percentile
 from .report import peak_rss_mb
 from .tenant import TenantProcess
 
@@ -46,13 +47,6 @@ def bench_config(info: dict[str, Any], state: Path, ca_file: Path, path: Path, *
            "    </MsGraphPresenceSource>\n  </PresenceProvider>\n</Configuration>\n")
     path.write_text(xml, encoding="utf-8")
     return path
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * len(s)) - 1))]
 
 
 def measure_job(tenant: TenantProcess, work: Path, *, seconds: float, interval: float = 1.0,
@@ -107,18 +101,18 @@ def measure_job(tenant: TenantProcess, work: Path, *, seconds: float, interval: 
         "steady_seconds": end - marks["steady_at"] if marks["steady_at"] else None,
         "freshness_p50": reads.get("gap_p50"), "freshness_p95": reads.get("gap_p95"),
         "freshness_p99": reads.get("gap_p99"), "freshness_max": reads.get("gap_max"),
-        "cycle_wall_p50": _pct(walls, 0.5), "cycle_wall_p95": _pct(walls, 0.95),
+        "cycle_wall_p50": percentile(walls, 50), "cycle_wall_p95": percentile(walls, 95),
         "cpu_per_cycle_median": cpu,  # everything amortised: all of the process's CPU over the steady ticks
         "cpu_per_cycle_p95": None,
         # One tick's CPU, between two ticks (single-tenant scenario): the typical tick, with whatever else ran then.
-        "cpu_per_tick_p50": _pct(tick_cpu, 0.5), "cpu_per_tick_p95": _pct(tick_cpu, 0.95),
+        "cpu_per_tick_p50": percentile(tick_cpu, 50), "cpu_per_tick_p95": percentile(tick_cpu, 95),
         "presence_calls_per_cycle": statistics.median(r.requests for r in results) if results else None,
         "throttled": sum(r.throttled for r in every),  # presence 429s the job saw, from the first tick on
         "tenant_429s": stats.get("throttled"),
         "busiest_30s": reads.get("busiest_30s_calls"),
         "first_complete_snapshot_s": marks["first_complete"],
         "peak_rss_mb": peak_rss_mb(),
-        "agent_list_lag_p50": _pct(lags, 0.5), "agent_list_lag_p95": _pct(lags, 0.95),
+        "agent_list_lag_p50": percentile(lags, 50), "agent_list_lag_p95": percentile(lags, 95),
         "agent_list_writes": len(lags),
         "writeback_interval": writeback_interval,
         "items_written": stats.get("requests", {}).get("graph.listitem.update"),

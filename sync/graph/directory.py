@@ -32,7 +32,7 @@ from ..models import DirectoryUser
 from .client import GraphClient
 
 __all__ = ["DeltaResult", "UPN_PARTITIONS", "USER_SELECT", "fetch_domains", "follow_delta", "lookup_users",
-           "open_delta_cursor", "read_all_users", "same_endpoint", "sync_delta", "upn_partitions", "user_from_graph"]
+           "open_delta_cursor", "read_all_users", "same_endpoint", "upn_partitions", "user_from_graph"]
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +67,6 @@ class DeltaResult:
     removed: list[str]
     delta_link: str
     full: bool  # True when this was a full (initial) round
-
-
-async def sync_delta(client: GraphClient, delta_link: str | None) -> DeltaResult:
-    """One delta round: from scratch (``delta_link`` None) or the changes since ``delta_link``.
-
-    A delta token the service no longer knows (HTTP 410 / syncStateNotFound) restarts from scratch.
-    """
-    if delta_link and urlsplit(delta_link).netloc.lower() != urlsplit(client.graph_url).netloc.lower():
-        log.info("account %s: the saved delta link is for another Graph endpoint; re-reading the directory",
-                 client.account_id)
-        delta_link = None
-    start = delta_link or f"users/delta?$select={USER_SELECT}"
-    try:
-        return await _delta_round(client, start, full=delta_link is None)
-    except PermanentGraphError as exc:
-        if delta_link and (exc.status in (400, 410) or "syncState" in (exc.code or "")):
-            log.warning("account %s: delta token rejected (%s); re-reading the whole directory",
-                        client.account_id, exc.code or exc.status)
-            return await _delta_round(client, f"users/delta?$select={USER_SELECT}", full=True)
-        raise
 
 
 async def _delta_round(client: GraphClient, start: str, full: bool) -> DeltaResult:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from ..graph.client import GraphClient
 from ..outputs.folder import Outputs
-from ..quota import ResourceUnitBudget
 from ..settings import WriteBackColumns
 from ..store import Store
 from .domains import DomainsLoop
@@ -49,7 +48,6 @@ class AccountLoops:
     graph: GraphClient
     roster: RosterSource
     store: Store
-    ru: ResourceUnitBudget
     cadence: Cadence = field(default_factory=Cadence)
     interval: float = 5.0
     columns: WriteBackColumns = field(default_factory=WriteBackColumns)
@@ -60,7 +58,6 @@ class AccountLoops:
     outputs: Outputs | None = None
 
     def __post_init__(self) -> None:
-        self.roster_source = self.roster
         self.state = AccountState(self.account_id)
         c = self.cadence
         self.domains = DomainsLoop(self.state, self.graph, interval=c.domains_interval)
@@ -69,7 +66,7 @@ class AccountLoops:
                                       progress=self.progress)
         self.presence: PresenceLoop | None = None
         self.writeback = WriteBackLoop(self.state, self.roster, self.store, self.columns,
-                                       interval=c.writeback_interval, ru=self.ru, dry_run=self.dry_run,
+                                       interval=c.writeback_interval, dry_run=self.dry_run,
                                        report_dry_run=self.report_dry_run)
 
     def attach(self, outputs: Outputs) -> PresenceLoop:

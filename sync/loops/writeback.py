@@ -23,23 +23,18 @@ from itertools import islice
 
 from ..errors import GraphError
 from ..models import Presence, ValidationRow
-from ..quota import ResourceUnitBudget
+from ..outputs.csv import format_utc
 from ..settings import WriteBackColumns
 from ..store import Store
 from .roster import RosterSource
 from .state import AccountState
 from .ticker import Ticker, sleep_or_stop
 
-__all__ = ["ITEM_UPDATE_RU", "WriteBackLoop", "WriteRound", "iso_z", "writeback_values"]
+__all__ = ["WriteBackLoop", "WriteRound", "writeback_values"]
 
 log = logging.getLogger(__name__)
 
-ITEM_UPDATE_RU = 2  # SharePoint resource units per item update
 GROUP = 20  # items per $batch (Graph's limit)
-
-
-def iso_z(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def upn_status_text(v: ValidationRow) -> str:
@@ -52,7 +47,7 @@ def writeback_values(v: ValidationRow, p: Presence | None, cols: WriteBackColumn
     if p is not None and not p.stale:
         out[cols.availability] = p.availability
         out[cols.activity] = p.activity
-        out[cols.presence_updated] = iso_z(p.observed_at)
+        out[cols.presence_updated] = format_utc(p.observed_at)
     return out
 
 
@@ -70,7 +65,7 @@ class WriteRound:
 
 class WriteBackLoop:
     def __init__(self, state: AccountState, roster: RosterSource, store: Store, columns: WriteBackColumns, *,
-                 interval: float, ru: ResourceUnitBudget, dry_run: bool = False,
+                 interval: float, dry_run: bool = False,
                  report_dry_run: Callable[[Mapping[int, Mapping[str, str]]], None] | None = None,
                  parallel: int = 4) -> None:
         self.state = state
@@ -78,7 +73,6 @@ class WriteBackLoop:
         self.store = store
         self.columns = columns
         self.interval = interval
-        self.ru = ru
         self.dry_run = dry_run
         self.report_dry_run = report_dry_run
         self.parallel = parallel
