@@ -202,6 +202,38 @@ class _DirectoryBar:
         log.info("account %s: directory read: %d users in %.1f s", account_id, users, seconds)
 
 
+class _StepBar:
+    """Export and report progress as a bar on a terminal (plain log lines otherwise: reporting.progress)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), console=err, transient=True)
+        self._task: Any = None
+        self._what = ""
+
+    def begin(self, what: str, total: int) -> None:
+        self._what = what
+        self._bar.start()
+        self._task = self._bar.add_task(what, total=total)
+
+    def step(self, description: str) -> None:
+        task = self._bar.tasks[0]
+        self._bar.update(self._task, completed=min(task.completed + (1 if task.description != self._what else 0),
+                                                    task.total or 0), description=f"{self._what}: {description}")
+
+    def done(self, summary: str) -> None:
+        self._bar.stop()
+        log.info("%s", summary)
+
+
+def _steps() -> Any:
+    from .reporting.progress import LogSteps
+
+    return _StepBar() if err.is_terminal and not _JSON_LOGS[0] else LogSteps()
+
+
 @app.command()
 def run(
     config: ConfigOpt = None,
@@ -223,6 +255,13 @@ def run(
     roster: RosterOpt = None,
     ca_bundle: CaOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every HTTP request.")] = False,
+    report: Annotated[bool, typer.Option("--report", help="Keep report.html current: rebuilt in the background "
+                                                          "whenever the UPN verdicts change.")] = False,
+    report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Folder for report.html (default: the "
+                                                                         "--out folder).", show_default=False)
+                          ] = None,
+    report_every: Annotated[float, typer.Option("--report-every", metavar="SECONDS", min=1.0,
+                                                help="Rebuild report.html at most this often.")] = 30.0,
 ) -> None:
     """Collect presence for every account, once or every N seconds.
 
@@ -241,10 +280,26 @@ def run(
         from .job import run_job
 
         bar = _DirectoryBar() if err.is_terminal and settings.log_format == "text" else None
-        report = asyncio.run(run_job(settings, progress=bar))
+        refresher = _refresher(settings, report_dir, report_every) if report or report_dir else None
+        try:
+            result = asyncio.run(run_job(settings, progress=bar,
+                                         on_validation=refresher.notify if refresher else None))
+        finally:
+            if refresher is not None:
+                refresher.close()
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(result.exit_code)
+
+
+def _refresher(settings: Settings, report_dir: Path | None, every: float = 30.0) -> Any:
+    from .reporting import Scope
+    from .reporting.refresh import ReportRefresher
+
+    folder = report_dir or settings.out_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    scope = Scope(accounts=settings.account_filter or None)
+    return ReportRefresher(settings.state_dir / "presence-sync.sqlite", folder, scope, every).start()
 
 
 @app.command()
@@ -264,7 +319,7 @@ def validate(
         settings, _ = _settings(config, state_dir=state_dir, out_dir=out_dir, account_filter=account,
                                 roster_csv=roster, ca_bundle=ca_bundle)
         _preflight(settings)
-        from .report import print_validation_summary, run_validation
+        from .validate import print_validation_summary, run_validation
 
         rows, code = asyncio.run(run_validation(settings))
     except (SyncError, OSError) as exc:
@@ -283,39 +338,88 @@ def _parse_when(value: str | None, name: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+SinceOpt = Annotated[str | None, typer.Option("--since", metavar="TIME", help="Start (ISO 8601, UTC if no offset).",
+                                                show_default=False)]
+UntilOpt = Annotated[str | None, typer.Option("--until", metavar="TIME", help="End (ISO 8601, exclusive).",
+                                                show_default=False)]
+
+
+def _scope(state_dir: Path | None, since: str | None, until: str | None, account: list[str] | None,
+           agent: list[str] | None = None) -> tuple[Path, Any]:
+    """The store of --state-dir and the filters, checked (usage errors, exit 2)."""
+    from .reporting.data import Scope, store_path
+
+    start, end = _parse_when(since, "--since"), _parse_when(until, "--until")
+    if start is not None and end is not None and start >= end:
+        raise UsageError(f"--since {since} is not before --until {until}; the range would be empty.")
+    db = store_path(_state_dir(state_dir))
+    return db, Scope(tuple(account) if account else None, tuple(agent) if agent else None, start, end)
+
+
 @app.command()
 def export(
     state_dir: StateOpt = None,
     out_dir: OutOpt = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="TIME", help="Start (ISO 8601, UTC if no offset).",
-                                              show_default=False)] = None,
-    until: Annotated[str | None, typer.Option("--until", metavar="TIME", help="End (ISO 8601, exclusive).",
-                                              show_default=False)] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     account: AccountOpt = None,
+    agent: Annotated[list[str] | None, typer.Option("--agent", metavar="UPN", help="Only this agent's rows "
+                                                    "(UPN, any case; repeatable).", show_default=False)] = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="csv|xlsx|parquet",
+                                     help="csv: one file per table; xlsx: one workbook, a sheet per table; parquet: "
+                                          "one file per table (needs pyarrow).")] = "csv",
+    daily_summary: Annotated[bool, typer.Option("--daily-summary", help="Also the seconds each agent spent in each "
+                                                "availability per UTC day.")] = False,
 ) -> None:
-    """Export the audit history (transitions, snapshots, cycles) for a time range as CSV, from the store.
+    """Export the audit history (transitions, snapshot, cycles; optionally a daily summary) from the store.
 
-    Example: presence-sync export --since 2026-11-01 --until 2026-12-01 --account contoso --out ./audit
+    Files: export_history, export_snapshot, export_cycles (and export_daily_summary) as .csv or .parquet, or
+    export.xlsx with one sheet each. A state lasts until the agent's next transition; days are cut in UTC.
+    Example: presence-sync export --since 2026-11-01 --until 2026-12-01 --account contoso --format xlsx --daily-summary
     """
     try:
-        from .outputs.csv import export_history
-        from .store import Store
+        from .reporting.export import FORMATS, run_export
 
-        start, end = _parse_when(since, "--since"), _parse_when(until, "--until")
-        if start is not None and end is not None and start >= end:
-            raise UsageError(f"--since {since} is not before --until {until}; the range would be empty.")
-        db = _state_dir(state_dir) / "presence-sync.sqlite"
-        if not db.exists():
-            raise UsageError(f"no store at {db}; run `presence-sync run` first or pass the right --state-dir")
-        store = Store(db)
-        try:
-            paths = export_history(store, out_dir or Path("out"), account or None, start, end)
-        finally:
-            store.close()
+        if fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
+        setup_logging("text")
+        db, scope = _scope(state_dir, since, until, account, agent)
+        paths = run_export(db, out_dir or Path("out"), scope, fmt, daily_summary, _steps())
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     for p in paths:
         out.print(str(p), highlight=False)
+
+
+@app.command()
+def report(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html.")] = Path("out"),
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+    account: AccountOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+) -> None:
+    """Write report.html: the data-quality report of the store, one self-contained page (no network needed).
+
+    UPN findings by code and account, every item that is not ok with its suggestion, findings over time,
+    availability by hour of day, freshness and cycle health per account, the agents whose presence changes most.
+    Time-based sections cover the last 7 days unless --since says otherwise. --config only supplies the state
+    directory (MsGraphPresenceSource settings and environment, as `run` uses them) when --state-dir is not given.
+    Example: presence-sync report --out ./out --since 2026-11-01
+    """
+    try:
+        from .reporting import build_report
+
+        setup_logging("text")
+        if state_dir is None and (config is not None or Path("config.xml").is_file()):
+            settings, _ = _settings(config)
+            state_dir = settings.state_dir
+        db, scope = _scope(state_dir, since, until, account)
+        path = build_report(db, out_dir, scope, _steps())
+    except (SyncError, OSError) as exc:
+        raise _fail(exc) from None
+    out.print(str(path), highlight=False)
 
 
 @app.command()

@@ -23,8 +23,8 @@ from rich.table import Table
 from .config import load_settings
 from .job import run_job
 from .models import ValidationRow
-from .report import print_validation_summary
 from .secrets import KeyStore
+from .validate import print_validation_summary
 
 __all__ = ["app_account_xml", "run_demo", "write_demo_config"]
 

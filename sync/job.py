@@ -113,10 +113,13 @@ async def account_runtimes(settings: Settings, progress: DirectoryProgress | Non
 async def run_job(settings: Settings, *, max_cycles: int | None = None, install_signals: bool = True,
                   on_cycle: Callable[[int, list[CycleResult]], None] | None = None,
                   run_for: float | None = None, progress: DirectoryProgress | None = None,
-                  on_start: Callable[[Scheduler], None] | None = None) -> JobReport:
-    """Run every active account's loops until ``--once``/``max_cycles``/``run_for`` seconds or a signal."""
+                  on_start: Callable[[Scheduler], None] | None = None,
+                  on_validation: Callable[[], None] | None = None) -> JobReport:
+    """Run every active account's loops until ``--once``/``max_cycles``/``run_for`` seconds or a signal.
+
+    ``on_validation`` is called (from a worker thread) after validation.csv was rewritten; it must not block."""
     tune_allocator()
-    outputs = Outputs(settings.out_dir)
+    outputs = Outputs(settings.out_dir, on_validation=on_validation)  # e.g. run --report's refresh
     with state_lock(settings.state_dir):  # one run per state directory (exit 2 for a second one)
         async with account_runtimes(settings, progress) as (runtimes, setup_failed):
             sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once,

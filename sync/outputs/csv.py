@@ -1,4 +1,4 @@
-"""CSV outputs: presence.csv, presence_history.csv, validation.csv, and the audit export from the store.
+"""CSV outputs: presence.csv, presence_history.csv, validation.csv (the audit export is sync.reporting.export).
 
 Never a half-written file:
 - whole-file outputs go to a temporary file in the same directory, are fsynced and then `os.replace`d over
@@ -34,12 +34,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from sync.models import Change, Presence, ValidationRow
-
-if TYPE_CHECKING:
-    from sync.store import Store
 
 __all__ = [
     "CYCLE_COLUMNS",
@@ -50,7 +47,6 @@ __all__ = [
     "PresenceCsv",
     "append_history_csv",
     "atomic_write",
-    "export_history",
     "format_utc",
     "guard_cell",
     "render",
@@ -346,44 +342,3 @@ def _cut_torn_tail(fd: int, size: int, target: Path) -> int:
                 target, size - keep)
     os.ftruncate(fd, keep)
     return keep
-
-
-def export_history(store: Store, out_dir: str | os.PathLike[str], accounts: Sequence[str] | None = None,
-                   since: datetime | None = None, until: datetime | None = None) -> list[Path]:
-    """Audit export from the store: transitions in [since, until), the state as of `until`, the cycles.
-
-    Writes export_history.csv (HISTORY_COLUMNS; first observations have an empty `from_availability`),
-    export_snapshot.csv (each agent's state as of `until`, or the latest) and export_cycles.csv.
-    """
-    out = Path(out_dir)
-    as_of = format_utc(until or datetime.now(UTC))
-
-    def history(fh: IO[str]) -> None:
-        w = _writer(fh)
-        w.writerow(HISTORY_COLUMNS)
-        w.writerows(_history_rows(store.history(accounts, since, until)))
-
-    def snapshot(fh: IO[str]) -> None:
-        w = _writer(fh)
-        w.writerow(SNAPSHOT_COLUMNS)
-        w.writerows(
-            (guard_cell(c.account_id), guard_cell(c.upn), guard_cell(c.user_id), guard_cell(c.to_availability),
-             guard_cell(c.to_activity), format_utc(c.changed_at), as_of)
-            for c in store.snapshots(accounts, until)
-        )
-
-    def cycles(fh: IO[str]) -> None:
-        w = _writer(fh)
-        w.writerow(CYCLE_COLUMNS)
-        w.writerows(
-            (guard_cell(r.account_id), format_utc(r.started_at), r.agents, r.valid, r.resolved, r.presences,
-             r.changes, r.requests, r.throttled, r.stale, r.written_back, f"{r.duration_s:.3f}",
-             guard_cell(r.error or ""), _BOOL(r.needs_human))
-            for r in store.cycles(accounts, since, until)
-        )
-
-    return [
-        atomic_write(out / "export_history.csv", history),
-        atomic_write(out / "export_snapshot.csv", snapshot),
-        atomic_write(out / "export_cycles.csv", cycles),
-    ]

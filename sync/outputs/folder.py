@@ -6,7 +6,7 @@ Loops of several accounts write here from worker threads; one lock keeps each fi
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ class Outputs:
     presences: dict[str, Sequence[Presence]] = field(default_factory=dict, repr=False)
     validation: dict[str, Sequence[ValidationRow]] = field(default_factory=dict, repr=False)
     observed_at: dict[str, datetime] = field(default_factory=dict, repr=False)
+    on_validation: Callable[[], None] | None = field(default=None, repr=False)  # after validation.csv
     _presence_csv: PresenceCsv | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -61,3 +62,5 @@ class Outputs:
             self.validation[account_id] = rows
             write_validation_csv(self.validation_csv,
                                  [(acc, v) for acc in sorted(self.validation) for v in self.validation[acc]])
+        if self.on_validation is not None:
+            self.on_validation()

@@ -6,8 +6,9 @@
     ├── presence    current, transitions, cycles  apply_presences (the diff), snapshot(_version),
     │                                             record_cycle, history, snapshots, cycles
     └── items       validation, writeback,        save_validation, load_validation,
-                    writeback_pending             writeback_pending, writeback_queue, mark_written,
-                                                  reset_writeback
+                    writeback_pending,            writeback_pending, writeback_queue, mark_written,
+                    validation_runs               reset_writeback; a validation_runs row (finding counts)
+                                                  whenever the verdicts change
 
 One Store (one connection) per process; a lock makes its use from the loops' worker threads serial. Whatever
 a cycle compares against is held in memory after its first load, so the store reads SQLite once per

@@ -71,6 +71,14 @@ MIGRATIONS: tuple[str, ...] = (
         account_id TEXT NOT NULL, item_id INTEGER NOT NULL, since TEXT NOT NULL,
         PRIMARY KEY (account_id, item_id)) WITHOUT ROWID;
     """,
+    # 2 -> 3: the finding counts of every validation that changed the verdicts (the report's findings over time);
+    # codes is a JSON object {code: rows}.
+    """
+    CREATE TABLE validation_runs (
+        account_id TEXT NOT NULL, at TEXT NOT NULL, items INTEGER NOT NULL, ok INTEGER NOT NULL,
+        fixed INTEGER NOT NULL, invalid INTEGER NOT NULL, codes TEXT NOT NULL);
+    CREATE INDEX validation_runs_account_time ON validation_runs (account_id, at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,10 +10,11 @@ time from a change being known to its value being in the list.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
-from itertools import compress
-from operator import attrgetter, is_, ne
+from itertools import chain, compress
+from operator import attrgetter, is_, itemgetter, ne
 
 from sync.models import ValidationRow
 from sync.store._db import TableBase, dt, ts
@@ -35,6 +36,19 @@ _UPSERT_VALIDATION = (
     " severity=excluded.severity, suggestion=excluded.suggestion, user_id=excluded.user_id,"
     " updated_at=excluded.updated_at"
 )
+_INSERT_RUN = "INSERT INTO validation_runs (account_id, at, items, ok, fixed, invalid, codes) VALUES (?,?,?,?,?,?,?)"
+_STATUS = itemgetter(3)
+_CODES = itemgetter(4)
+
+
+def _finding_counts(verdicts: Collection[_VTuple]) -> tuple[int, int, int, int, str]:
+    """(items, ok, fixed, invalid, codes as JSON) of a whole roster's verdicts: one row of validation_runs."""
+    status = Counter(map(_STATUS, verdicts))
+    codes = Counter(chain.from_iterable(map(_CODES, verdicts)))
+    return (len(verdicts), status["ok"], status["fixed"], status["invalid"],
+            json.dumps(dict(sorted(codes.items())), separators=(",", ":")))
+
+
 _UPSERT_WRITEBACK = (
     "INSERT INTO writeback (account_id, item_id, fields, written_at) VALUES (?,?,?,?)"
     " ON CONFLICT (account_id, item_id) DO UPDATE SET fields=excluded.fields, written_at=excluded.written_at"
@@ -88,6 +102,7 @@ class ItemTables(TableBase):
             )
             c.executemany("DELETE FROM validation WHERE account_id = ? AND item_id = ?",
                           [(account_id, i) for i in gone])
+            c.execute(_INSERT_RUN, (account_id, when, *_finding_counts(new.values())))
         self._validation[account_id] = new
         self._validation_rows[account_id] = rows
         return len(changed) + len(gone)

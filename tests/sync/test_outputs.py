@@ -19,12 +19,12 @@ from sync.outputs import (
     VALIDATION_COLUMNS,
     append_history_csv,
     atomic_write,
-    export_history,
     format_utc,
     write_presence_csv,
     write_validation_csv,
 )
 from sync.outputs.csv import render
+from sync.reporting.export import export_history
 from sync.store import Store
 
 T0 = datetime(2026, 11, 27, 6, 30, 0, 123456, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""The data-quality report: validate every account's roster and summarise findings by code and account."""
+"""The `validate` command's summary: validate every account's roster, write validation.csv and print findings
+by code and account."""
 
 from __future__ import annotations
 

@@ -1,0 +1,72 @@
+"""`run --report`: report.html rebuilt by a worker thread whenever the verdicts change, never on the presence path.
+
+``notify()`` only sets a flag (the roster loop calls it after writing validation.csv); the worker rebuilds at
+most once every ``every`` seconds, from its own read-only store connection, and once more on close when a
+change is still pending. A failed build is logged and retried at the next change; it never stops the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from . import build_report
+from .data import Scope
+
+__all__ = ["ReportRefresher"]
+
+log = logging.getLogger(__name__)
+
+
+class ReportRefresher:
+    def __init__(self, db: Path, out_dir: Path, scope: Scope, every: float = 30.0) -> None:
+        self.db, self.out_dir, self.scope, self.every = db, out_dir, scope, every
+        self.builds = 0
+        self._dirty = threading.Event()  # the verdicts changed since the last build
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._last = float("-inf")
+        self._thread = threading.Thread(target=self._run, name="report", daemon=True)
+
+    def start(self) -> ReportRefresher:
+        self._thread.start()
+        return self
+
+    def notify(self) -> None:
+        """The verdicts changed: rebuild soon. Never blocks."""
+        self._dirty.set()
+        self._wake.set()
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop the worker, after a last build when a change is still pending."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set() or not self._dirty.is_set():
+                continue
+            wait = self._last + self.every - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                break
+            self._dirty.clear()
+            self._build()
+        if self._dirty.is_set():
+            self._dirty.clear()
+            self._build()
+
+    def _build(self) -> None:
+        self._last = time.monotonic()
+        try:
+            path = build_report(self.db, self.out_dir, self.scope)
+        except Exception as exc:  # a report must never end the job
+            log.warning("report.html not refreshed: %s", exc)
+            return
+        self.builds += 1
+        log.info("report refreshed: %s", path)
