@@ -212,16 +212,16 @@ class _StepBar:
                              TimeElapsedColumn(), console=err, transient=True)
         self._task: Any = None
         self._what = ""
+        self._started = 0
 
     def begin(self, what: str, total: int) -> None:
-        self._what = what
+        self._what, self._started = what, 0
         self._bar.start()
         self._task = self._bar.add_task(what, total=total)
 
-    def step(self, description: str) -> None:
-        task = self._bar.tasks[0]
-        self._bar.update(self._task, completed=min(task.completed + (1 if task.description != self._what else 0),
-                                                    task.total or 0), description=f"{self._what}: {description}")
+    def step(self, description: str) -> None:  # called as a step starts: the ones before it are done
+        self._bar.update(self._task, completed=self._started, description=f"{self._what}: {description}")
+        self._started += 1
 
     def done(self, summary: str) -> None:
         self._bar.stop()

@@ -94,16 +94,15 @@ def _ages(current: pd.DataFrame, accounts: list[str], now: pd.Timestamp) -> pd.D
 
 
 def _volume(transitions: pd.DataFrame, accounts: list[str], days: float) -> pd.DataFrame:
-    t = transitions.assign(first=transitions["from_availability"] == "")
-    grouped = t.groupby("account_id")
+    first = transitions["from_availability"] == ""
     table = pd.DataFrame({
-        "changes": grouped["first"].apply(lambda f: int((~f).sum())),
-        "first_observations": grouped["first"].sum().astype(int),
-        "agents": grouped["user_id"].nunique(),
-    }).reindex(accounts, fill_value=0)
-    table["changes_per_agent_per_day"] = (table["changes"] / table["agents"].where(table["agents"] > 0)
-                                          / max(days, 1 / 24)).round(2)
-    return table.fillna(0)
+        "changes": (~first).groupby(transitions["account_id"]).sum(),
+        "first_observations": first.groupby(transitions["account_id"]).sum(),
+        "agents": transitions.groupby("account_id")["user_id"].nunique(),
+    }).reindex(accounts, fill_value=0).fillna(0).astype("int64")
+    per_agent = table["changes"].astype(float) / table["agents"].where(table["agents"] > 0).astype(float)
+    table["changes_per_agent_per_day"] = (per_agent / max(days, 1 / 24)).round(2).fillna(0.0)
+    return table
 
 
 def _flappers(transitions: pd.DataFrame) -> pd.DataFrame:
