@@ -133,6 +133,9 @@ def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: 
     console.print(written)
     rows: list[tuple[str, ValidationRow]] = [(a, v) for a, vs in sorted(outputs.validation.items()) for v in vs]
     print_validation_summary(console, rows, outputs.validation_csv)
-    console.print(f"presence history: {outputs.history_csv}\nstore: {state_dir / 'presence-sync.sqlite'}",
-                  highlight=False)
+    from .reporting import Scope, build_report
+
+    page = build_report(state_dir / "presence-sync.sqlite", out_dir, Scope())  # what `presence-sync report` writes
+    console.print(f"presence history: {outputs.history_csv}\nstore: {state_dir / 'presence-sync.sqlite'}\n"
+                  f"data-quality report (open it in a browser): {page}", highlight=False)
     return report.exit_code

@@ -48,10 +48,8 @@ def test_the_worker_rebuilds_at_most_once_per_interval_and_once_more_on_close(tm
         store.record_cycle(CycleResult("contoso", datetime.now(UTC), agents=8, presences=5, duration_s=0.1))
         worker = ReportRefresher(db, tmp_path / "out", Scope(), every=3600.0).start()
         try:
-            t = time.monotonic()
             for _ in range(1000):
-                worker.notify()
-            assert time.monotonic() - t < 1.0  # notify only sets a flag
+                worker.notify()  # only sets a flag; a burst of changes is one build
             page = tmp_path / "out" / "report.html"
             deadline = time.monotonic() + 60
             while worker.builds == 0 and time.monotonic() < deadline:
