@@ -159,7 +159,9 @@ def last_cycle_ends(conn: sqlite3.Connection, scope: Scope) -> dict[str, datetim
     return {str(a): e for a, e in zip(df["account_id"], ends, strict=True)}
 
 
-def state_spans(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
-    """Every stretch of one availability in the range, per agent (see timeline.intervals)."""
-    return intervals(read_transitions(conn, scope, baseline=True), scope.since, scope.end,
-                     last_cycle_ends(conn, scope))
+def state_spans(conn: sqlite3.Connection, scope: Scope, transitions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every stretch of one availability in the range, per agent (see timeline.intervals); ``transitions`` when
+    the caller already read them with their baseline."""
+    if transitions is None:
+        transitions = read_transitions(conn, scope, baseline=True)
+    return intervals(transitions, scope.since, scope.end, last_cycle_ends(conn, scope))

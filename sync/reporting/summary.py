@@ -139,8 +139,10 @@ def summarise(conn: sqlite3.Connection, scope: Scope, progress: Steps = NO_PROGR
     progress.step("findings over time")
     runs = _runs(read_runs(conn, scope))
     progress.step("presence history")
-    transitions = read_transitions(conn, scope)
-    spans = state_spans(conn, scope)
+    with_baseline = read_transitions(conn, scope, baseline=True)
+    spans = state_spans(conn, scope, with_baseline)
+    transitions = with_baseline[with_baseline["changed_at"] >= pd.Timestamp(scope.since)]
+    del with_baseline
     progress.step("availability by hour")
     mix = hour_of_day_mix(spans)
     ts_now = pd.Timestamp(now)

@@ -67,7 +67,8 @@ def split_periods(spans: pd.DataFrame, freq: str) -> pd.DataFrame:
     last = (spans["end"] - pd.Timedelta(1, unit="ns")).dt.floor(freq)
     count = ((last - first) // step).astype(np.int64) + 1
     rows = spans.loc[spans.index.repeat(count)].copy()
-    k = np.concatenate([np.arange(n) for n in count.to_numpy()]) if len(count) else np.array([], dtype=np.int64)
+    counts = count.to_numpy()
+    k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)  # 0..n-1 within each span
     period = first.loc[rows.index] + pd.to_timedelta(k * step.value, unit="ns")
     rows["period"] = period.to_numpy()
     piece_start = rows["start"].where(rows["start"] > rows["period"], rows["period"])
@@ -101,15 +102,23 @@ def daily_summary(spans: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["account_id", "upn", "date_utc"], kind="stable").reset_index(drop=True)
 
 
+def _seconds_in_hour_before(t: np.ndarray, hour: int) -> np.ndarray:
+    """Seconds of hour-of-day ``hour`` (UTC) between the epoch and ``t`` (seconds since the epoch)."""
+    days = np.floor(t / 86400.0)
+    return days * 3600.0 + np.clip(t - days * 86400.0 - hour * 3600.0, 0.0, 3600.0)
+
+
 def hour_of_day_mix(spans: pd.DataFrame) -> pd.DataFrame:
     """Hours spent in each availability by hour of the day (UTC), all agents together: index 0-23, one column
-    per availability (Graph's order)."""
-    pieces = split_periods(spans, "h")
+    per availability (Graph's order). Counted per span in closed form (no cutting into pieces), so a week of
+    history of 30,000 agents costs 24 vector passes."""
     hours = pd.RangeIndex(24, name="hour")
-    if pieces.empty:
+    if spans.empty:
         return pd.DataFrame(index=hours)
-    pieces["hour"] = pieces["period"].dt.hour
-    table = pieces.pivot_table(index="hour", columns="availability", values="seconds", aggfunc="sum",
-                               fill_value=0.0)
-    table.columns.name = None
-    return (table[_ordered(list(table.columns))] / 3600.0).reindex(hours, fill_value=0.0)
+    start = spans["start"].astype("int64").to_numpy() / 1e9
+    end = spans["end"].astype("int64").to_numpy() / 1e9
+    codes, names = pd.factorize(spans["availability"])
+    table = pd.DataFrame(
+        [np.bincount(codes, _seconds_in_hour_before(end, h) - _seconds_in_hour_before(start, h), len(names))
+         for h in range(24)], index=hours, columns=[str(n) for n in names])
+    return table[_ordered(list(table.columns))] / 3600.0
