@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
@@ -37,6 +38,7 @@ __all__ = ["FORMATS", "export_frames", "export_history", "run_export", "write_fr
 
 FORMATS = ("csv", "xlsx", "parquet")
 _DANGER = re.compile(r"^[=+\-@\t\r]")
+_DANGER_ANYWHERE = re.compile("\x00[=+\\-@\t\r]")
 
 
 def _history(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
@@ -110,15 +112,19 @@ def _csv_text(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=df.index)
     for name in df.columns:
         col = df[name]
-        if _is_time(col):
-            out[name] = col.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.slice(0, 23) + "Z"
+        if _is_time(col):  # numpy formats in C; strftime would cost seconds per million cells
+            text = np.datetime_as_string(col.dt.tz_convert(None).to_numpy().astype("datetime64[ms]"), unit="ms")
+            out[name] = np.where(col.isna().to_numpy(), "", np.char.add(text, "Z")) if len(col) else col
         elif col.dtype == bool:
             out[name] = col.map({True: "true", False: "false"})
         elif name == "duration_s":
             out[name] = col.map("{:.3f}".format)
         elif col.dtype == object:
             text = col.fillna("").astype(str)
-            out[name] = text.where(~text.str.contains(_DANGER), "'" + text)
+            # one C-level scan of the joined column; per-cell work only when a dangerous cell exists
+            if _DANGER_ANYWHERE.search("\x00" + "\x00".join(text.tolist())):
+                text = text.where(~text.str.contains(_DANGER), "'" + text)
+            out[name] = text
         else:
             out[name] = col
     return out

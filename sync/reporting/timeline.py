@@ -90,7 +90,7 @@ def daily_summary(spans: pd.DataFrame) -> pd.DataFrame:
     pieces = split_periods(spans, "D")
     if pieces.empty:
         return pd.DataFrame(columns=["account_id", "upn", "user_id", "date_utc", "observed_s"])
-    pieces["date_utc"] = pieces["period"].dt.strftime("%Y-%m-%d")
+    pieces["date_utc"] = np.datetime_as_string(pieces["period"].dt.tz_convert(None).to_numpy(), unit="D")
     table = pieces.pivot_table(index=["account_id", "user_id", "date_utc"], columns="availability",
                                values="seconds", aggfunc="sum", fill_value=0.0)
     table = table[_ordered(list(table.columns))].round().astype(np.int64)
