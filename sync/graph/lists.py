@@ -43,9 +43,10 @@ class GraphListRoster:
         if self._site_id is None or self._list_id is None:
             parts = urlsplit(self.site_url)
             host = parts.hostname or ""
-            site = await self.client.call("GET", f"sites/{host}:{quote(parts.path.rstrip('/'))}")
+            site = await self.client.call("GET", f"sites/{host}:{quote(parts.path.rstrip('/'))}", bucket="sites")
             self._site_id = str(site["id"])
-            lst = await self.client.call("GET", f"sites/{self._site_id}/lists/{quote(self.list_title)}?$select=id")
+            lst = await self.client.call("GET", f"sites/{self._site_id}/lists/{quote(self.list_title)}?$select=id",
+                                         bucket="sites")
             self._list_id = str(lst["id"])
         return self._site_id, self._list_id
 
@@ -55,7 +56,7 @@ class GraphListRoster:
         col = self.upn_column
         # Only the id, the etag and the UPN column: a 30,000-item list with everything is many megabytes per read.
         path = f"sites/{site_id}/lists/{list_id}/items?$select=id,eTag&$expand=fields($select={quote(col)})&$top=999"
-        async for page in self.client.pages(path):
+        async for page in self.client.pages(path, bucket="sites"):
             for item in page.get("value", []):
                 fields: dict[str, Any] = item.get("fields") or {}
                 raw = fields.get(col)
