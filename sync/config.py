@@ -77,6 +77,8 @@ _SCALARS: dict[str, tuple[str | None, tuple[str, str] | None, str]] = {
     "presence_budget_requests": (None, ("PresenceBudget", "Requests"), "count"),
     "presence_budget_window": (None, ("PresenceBudget", "Window"), "seconds"),
 }
+MAX_CONFIG_BYTES = 1024 * 1024  # config.xml larger than this is refused before parsing
+
 _COLUMNS = {"availability": "Availability", "activity": "Activity",
             "presence_updated": "PresenceUpdated", "upn_status": "UpnStatus"}
 _FLAG_ONLY = {"once", "dry_run", "account_filter", "roster_csv", "config_path"}
@@ -190,12 +192,18 @@ def load_settings(
                                     "Pass --config FILE or set PRESENCE_SYNC_CONFIG."))
     else:
         try:
-            source = path.read_bytes()
+            with path.open("rb") as fh:
+                source = fh.read(MAX_CONFIG_BYTES + 1)  # never more: a huge file is refused unread
         except OSError as exc:
             problems.error(None, "", f"cannot be read: {exc.strerror}.", "Check the path given to --config (or in PRESENCE_SYNC_CONFIG).")
         else:
-            doc = parse_xml(source, problems)
-            section = find_source(doc, problems) if doc else None
+            if len(source) > MAX_CONFIG_BYTES:
+                problems.error(None, "", f"is larger than {MAX_CONFIG_BYTES // 1024 ** 2} MB; a presence-sync "
+                               "configuration is a few kilobytes.",
+                               "Check that --config names the right file (config.xml, not a log or an export).")
+            else:
+                doc = parse_xml(source, problems)
+                section = find_source(doc, problems) if doc else None
 
     layers = _Layers(overrides, real_env, dot, dot_label, doc, section, problems, path.parent if path else None)
     values = {name: layers.get(name, var, xml, kind, _default(Settings, name))
