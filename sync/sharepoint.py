@@ -28,6 +28,7 @@ from office365.sharepoint.listitems.listitem import ListItem
 from office365.sharepoint.lists.list import List
 
 from .errors import GraphError, PermanentGraphError, TransientGraphError
+from .graph.lists import parse_item_id
 from .http import TRANSIENT_STATUS, parse_retry_after, retrying
 from .models import AgentRow, WriteResult
 from .quota import RU_ITEM_UPDATE, ResourceUnitBudget
@@ -164,7 +165,7 @@ class SharePointRoster:
         for it in items:
             props = it.properties
             etag = (props.get("__metadata") or {}).get("etag") if isinstance(props.get("__metadata"), dict) else None
-            out.append((int(props["Id"]), props.get(self.upn_column), etag, props))
+            out.append((parse_item_id(props, self.list_title), props.get(self.upn_column), etag, props))
         return out
 
     async def read(self) -> list[AgentRow]:
