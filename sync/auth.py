@@ -26,8 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import msal
 
+from .config import AccountConfig
 from .errors import NeedsHumanError, TransientAuthError
-from .settings import AccountConfig
 
 __all__ = ["AccountAuth", "AuthSettings", "Cipher", "DeviceLogin", "explain_aadsts"]
 

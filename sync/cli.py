@@ -21,9 +21,8 @@ import typer
 from dotenv import dotenv_values
 from rich.console import Console
 
-from .config import load_settings
+from .config import Settings, default_state_dir, load_settings
 from .errors import EXIT_OK, EXIT_USAGE, ConfigError, RosterError, SyncError, UsageError
-from .settings import Settings, default_state_dir
 
 __all__ = ["app", "main"]
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from .auth import AccountAuth, AuthSettings
+from .config import AccountConfig, WriteBackColumns
 from .errors import NeedsHumanError, RosterError
 from .graph.client import GraphClient
 from .graph.lists import GraphListRoster
@@ -21,7 +22,6 @@ from .loops import AccountLoops, Cadence, RosterSource
 from .loops.roster import DirectoryProgress
 from .models import AgentRow, WriteResult
 from .quota import ResourceUnitBudget, RetryAfterGate
-from .settings import AccountConfig, WriteBackColumns
 from .store import Store
 
 __all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions", "require_roster_column", "roster_csv_columns"]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigProblem
+from ..errors import ConfigProblem
 
 __all__ = [
     "DEFAULT_AUTHORITY_HOST",

@@ -31,36 +31,18 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from .config_accounts import build_accounts
-from .config_xml import Problems, SourceSection, XmlDocument, XmlNode, find_source, parse_xml
-from .errors import ConfigError, ConfigProblem
-from .secrets import KEY_FILE_ENV, KeyStore
+from ..errors import ConfigError, ConfigProblem
+from ..secrets import KEY_FILE_ENV, KeyStore
+from .accounts import build_accounts
 from .settings import (
-    DEFAULT_AUTHORITY_HOST,
-    DEFAULT_GRAPH_URL,
-    NATIONAL_CLOUDS,
     AccountConfig,
-    Cloud,
-    Secret,
     Settings,
     WriteBackColumns,
     default_state_dir,
-    env_name,
 )
+from .xmldoc import Problems, SourceSection, XmlDocument, XmlNode, find_source, parse_xml
 
-__all__ = [
-    "DEFAULT_AUTHORITY_HOST",
-    "DEFAULT_GRAPH_URL",
-    "NATIONAL_CLOUDS",
-    "AccountConfig",
-    "Cloud",
-    "Secret",
-    "Settings",
-    "WriteBackColumns",
-    "default_state_dir",
-    "env_name",
-    "load_settings",
-]
+__all__ = ["MAX_CONFIG_BYTES", "load_settings"]
 
 
 # name -> (environment variable, (element, attribute) in config.xml, kind)
