@@ -117,6 +117,15 @@ class _Damaged(sqlite3.DatabaseError):
 def _open(p: Path, check: bool) -> sqlite3.Connection:
     try:
         p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot open the store {p}: {exc}") from exc
+    with _migration_lock(p):  # two processes starting on a new store: one creates and migrates, the other waits
+        return _open_locked(p, check)
+
+
+def _open_locked(p: Path, check: bool) -> sqlite3.Connection:
+    try:
+        p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Create the file ourselves so it is never world-readable, even for an instant; SQLite gives the
         # -wal and -shm files the database file's permissions.
         fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
@@ -135,8 +144,7 @@ def _open(p: Path, check: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         if check and (problem := quick_check(conn)):
             raise _Damaged(problem)
-        with _migration_lock(p):  # two processes starting on a new store: one migrates, the other waits
-            migrate(conn, MIGRATIONS)
+        migrate(conn, MIGRATIONS)
     except BaseException:
         conn.close()
         raise
@@ -147,7 +155,10 @@ def _open(p: Path, check: bool) -> sqlite3.Connection:
 def _migration_lock(p: Path) -> Iterator[None]:
     """An exclusive flock on a file of its own (closing a descriptor of the database file itself would drop
     SQLite's POSIX locks), held while the schema is checked and brought forward."""
-    fd = os.open(p.with_name(p.name + ".migrate-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(p.with_name(p.name + ".migrate-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open the store {p}: {exc}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
