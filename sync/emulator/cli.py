@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .clock import Clock
-from .faults import FaultConfig
-from .model import World, default_fixtures_dir, load_world
+from .faults.layer import FaultConfig
+from .model.clock import Clock
+from .model.fixtures import default_fixtures_dir, load_world
+from .model.tenant import World
 from .server import EmulatorServer
 from .state import Limits
 
