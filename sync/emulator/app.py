@@ -12,6 +12,7 @@ from .faults import layer as faults
 from .graph import http as graph
 from .graph.router import GraphRouter
 from .identity import endpoints as identity
+from .sharepoint import download as sharepoint_download
 from .sharepoint import rest as sharepoint
 from .state import EmulatorState
 
@@ -26,6 +27,7 @@ def build_app(state: EmulatorState) -> ASGIApp:
     routes += identity.routes(state)
     routes += graph.routes(state, router)
     routes += sharepoint.routes(state)
+    routes += sharepoint_download.routes(state)
     app = Starlette(routes=routes)
     app.state.emulator = state
     # Graph and SharePoint Online compress responses for clients that send Accept-Encoding: gzip; outside the

@@ -13,11 +13,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from ..faults.layer import FaultConfig
+from ..faults.layer import FaultConfig, revoke
 from ..model.clock import Clock
 from ..model.tenant import Tenant
 from ..state import EmulatorState
-from . import data
+from . import changes, data
 from .common import BadRequest, Handler, base_url, endpoint, find_tenant, parse_time
 
 __all__ = ["routes"]
@@ -105,8 +105,7 @@ async def faults(state: EmulatorState, request: Request, body: Any) -> Any:
         state.faults = current.merged(changes)
         if state.faults.revoke_tokens:  # "revoke now", not on the next request
             state.faults.revoke_tokens = False
-            state.tokens.revoke()
-            state.stats.faults_injected["revoke_tokens"] += 1
+            revoke(state, state.faults)
     return state.faults.to_json()
 
 
@@ -188,5 +187,5 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
         ("/_emulator/tokens/revoke", tokens_revoke, post),
         ("/_emulator/tokens/expire", tokens_expire, post),
     ]
-    table += data.table()
+    table += data.table() + changes.table()
     return [Route(path, endpoint(handler), methods=methods) for path, handler, methods in table]

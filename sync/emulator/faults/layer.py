@@ -7,8 +7,14 @@ fractional Retry-After), ``reset_rate`` (headers with a Content-Length, half the
 connection drops), ``truncate_rate`` (the JSON body cut in half, consistent Content-Length),
 ``malformed_rate`` (200 with invalid JSON), ``revoke_tokens`` (revoke every token once),
 ``revoke_every`` (seconds between revocations), ``batch_item_429_rate`` and ``batch_item_retry_after``
-(Graph ``$batch`` items answered 429 inside the 200 envelope, see graph/batch.py), ``paths`` (path prefixes, default ``/v1.0`` and
-``/sites``; ``/_emulator`` never) and ``seed`` (one random stream, so a run can be repeated).
+(Graph ``$batch`` items answered 429 inside the 200 envelope, see graph/batch.py), ``throttle_for`` and
+``throttle_retry_after`` (for that many seconds every matching request is answered 429 with that
+Retry-After), ``paths`` (path prefixes, default ``/v1.0`` and ``/sites``; ``/_emulator`` never) and
+``seed`` (one random stream, so a run can be repeated).
+
+A path prefix may name one tenant's site (``/sites/contoso-cc``): it then matches that site's
+SharePoint REST calls, the Graph calls that address the site (``/v1.0/sites/{site-id}/...``) or its
+drive (``/v1.0/drives/{drive-id}/...``), and token revocation touches only that tenant's tokens.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ class FaultConfig:
     revoke_every: float | None = None  # seconds between token revocations (None: never)
     batch_item_429_rate: float = 0.0  # that share of Graph $batch items answered 429 without running them
     batch_item_retry_after: float = 0.5  # seconds; each 429 item gets 80-100% of it, fractional
+    throttle_for: float = 0.0  # seconds from now during which every matching request gets 429 (0: off)
+    throttle_retry_after: float = 5.0  # seconds, the Retry-After of those 429s
     paths: list[str] = field(default_factory=lambda: list(DEFAULT_PATHS))
     seed: int | None = None
     _rng: random.Random = field(init=False, repr=False, compare=False)
@@ -72,6 +80,7 @@ class FaultConfig:
     _last_revoke: float = field(init=False, repr=False, compare=False, default=0.0)
     _not_before: dict[tuple[str, str, str], float] = field(init=False, repr=False, compare=False)
     _item_not_before: dict[str, float] = field(init=False, repr=False, compare=False)
+    _throttle_until: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -79,6 +88,7 @@ class FaultConfig:
         self._not_before = {}
         self._item_not_before = {}
         self._last_revoke = time.monotonic()
+        self._throttle_until = self._last_revoke + float(self.throttle_for)
 
     def validate(self) -> None:
         self._latency = parse_model(self.latency)
@@ -90,6 +100,8 @@ class FaultConfig:
             raise ValueError("burst_429 and its Retry-After must not be negative")
         if self.batch_item_retry_after < 0:
             raise ValueError("batch_item_retry_after must not be negative")
+        if self.throttle_for < 0 or self.throttle_retry_after < 0:
+            raise ValueError("throttle_for and throttle_retry_after must not be negative")
         if self.revoke_every is not None and self.revoke_every <= 0:
             raise ValueError("revoke_every must be positive seconds")
         if isinstance(self.paths, str):
@@ -104,25 +116,34 @@ class FaultConfig:
         d = asdict(self)
         out = {k: d[k] for k in self.public_fields()}
         out["latency_model"] = self._latency.to_json() if self._latency is not None else None
+        out["throttle_remaining"] = round(self.throttle_remaining(), 3)
         return out
 
     def merged(self, changes: dict[str, Any]) -> FaultConfig:
         """A new config: this one with ``changes`` applied (ValueError on unknown names or bad values)."""
-        changes = {k: v for k, v in changes.items() if k != "latency_model"}  # read-only, echoed by GET
+        read_only = ("latency_model", "throttle_remaining")  # echoed by GET
+        changes = {k: v for k, v in changes.items() if k not in read_only}
         unknown = set(changes) - set(self.public_fields())
         if unknown:
             raise ValueError(f"unknown fault switch(es): {', '.join(sorted(unknown))}")
         values = {k: getattr(self, k) for k in self.public_fields()}
         values.update(changes)
         try:
-            return FaultConfig(**values)
+            new = FaultConfig(**values)
         except TypeError as exc:
             raise ValueError(str(exc)) from None
+        if "throttle_for" not in changes:  # other switches changed: the running window keeps its end
+            new._throttle_until = self._throttle_until
+        return new
 
-    def applies(self, path: str) -> bool:
+    def applies(self, path: str, *aliases: str) -> bool:
+        """Whether the faults act on ``path`` (or on one of its ``aliases``, e.g. the site a Graph path names)."""
         if path.startswith("/_emulator"):
             return False
-        return any(path.startswith(p) for p in self.paths)
+        return any(c.startswith(p) for c in (path, *aliases) for p in self.paths)
+
+    def throttle_remaining(self) -> float:
+        return max(0.0, self._throttle_until - time.monotonic())
 
     def delay(self, path: str = "") -> float:
         """Seconds to wait for a request to ``path`` (its kind picks the spec), never more than the spec allows."""
@@ -136,9 +157,13 @@ class FaultConfig:
 
     def batch_item(self, key: str) -> tuple[bool, float | None]:
         """For one Graph $batch item (``key`` names the request and its caller): (came back before its
-        Retry-After, the Retry-After of an injected 429 or None to run it)."""
+        Retry-After, the Retry-After of an injected 429 or None to run it). A running ``throttle_for``
+        window answers every item 429."""
         now = time.monotonic()
         early = now < self._item_not_before.get(key, 0.0)
+        if self.throttle_remaining() > 0:
+            self._item_not_before[key] = now + self.throttle_retry_after
+            return early, self.throttle_retry_after
         if not self.hit(self.batch_item_429_rate):
             return early, None
         wait = math.ceil(self.batch_item_retry_after * (0.8 + 0.2 * self._rng.random()) * 1000) / 1000
@@ -146,6 +171,46 @@ class FaultConfig:
             self._item_not_before = {k: t for k, t in self._item_not_before.items() if t > now}
         self._item_not_before[key] = now + wait
         return early, wait
+
+
+def site_aliases(state: EmulatorState, path: str) -> tuple[str, ...]:
+    """The REST path of the site a Graph ``/v1.0/sites/{site}`` or ``/v1.0/drives/{drive-id}`` path addresses
+    (``{site}`` as its id, one of the id's GUIDs, or ``hostname:/sites/name:``), if any."""
+    low = path.lower()
+    if not (low.startswith("/v1.0/sites/") or low.startswith("/v1.0/drives/")):
+        return ()
+    for tenant in state.world.tenants.values():
+        site = tenant.site
+        keys = [f"/v1.0/drives/{site.drive_id}".lower()]
+        if low.startswith("/v1.0/sites/"):
+            keys += [f"/v1.0/sites/{k}".lower() for k in (site.id, *site.id.split(",")[1:])]
+            keys.append(f"/v1.0/sites/{site.hostname}:{site.path}:".lower())
+        for k in keys:
+            if low == k or low.startswith(k + "/"):
+                return (site.path + path[len(k):],)
+    return ()
+
+
+def scoped_tenants(state: EmulatorState, cfg: FaultConfig) -> list[str] | None:
+    """The tenants whose sites ``paths`` name, when every path names a site; None: the faults are global."""
+    ids: list[str] = []
+    for p in cfg.paths:
+        hit = [t.tenant_id for t in state.world.tenants.values()
+               if p.rstrip("/") and (t.site.path.startswith(p.rstrip("/") + "/") or t.site.path == p.rstrip("/"))
+               and p.rstrip("/").count("/") >= 2]
+        if not hit:
+            return None
+        ids += hit
+    return ids
+
+
+def revoke(state: EmulatorState, cfg: FaultConfig) -> int:
+    """Revoke every token, or only those of the tenants whose sites the fault paths name."""
+    tenants = scoped_tenants(state, cfg)
+    state.stats.faults_injected["revoke_tokens"] += 1
+    if tenants is None:
+        return state.tokens.revoke()
+    return sum(state.tokens.revoke(tid) for tid in tenants)
 
 
 def _bucket(path: str) -> str:
@@ -180,7 +245,8 @@ class FaultMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cfg = self.state.faults
-        if scope["type"] != "http" or not isinstance(cfg, FaultConfig) or not cfg.applies(scope["path"]):
+        if scope["type"] != "http" or not isinstance(cfg, FaultConfig) or not cfg.applies(
+                scope["path"], *site_aliases(self.state, scope["path"])):
             await self.app(scope, receive, send)
             return
         stats = self.state.stats
@@ -194,9 +260,12 @@ class FaultMiddleware:
             scope["arrived_at"] = time.monotonic()  # the request log's time: when the call came in, not when served
             await asyncio.sleep(wait)
         path = scope["path"]
+        if cfg.throttle_remaining() > 0:
+            await self._throttle(cfg, scope, send, cfg.throttle_retry_after, "throttle_for")
+            return
         if cfg.burst_429 > 0:
             cfg.burst_429 -= 1
-            await self._throttle(cfg, scope, send)
+            await self._throttle(cfg, scope, send, cfg.burst_retry_after, "burst_429")
             return
         if error:
             status = cfg._rng.choice(sorted(_5XX))
@@ -219,14 +288,13 @@ class FaultMiddleware:
         if cfg.revoke_tokens or due:
             cfg.revoke_tokens = False
             cfg._last_revoke = now
-            self.state.tokens.revoke()
-            self.state.stats.faults_injected["revoke_tokens"] += 1
+            revoke(self.state, cfg)
 
-    async def _throttle(self, cfg: FaultConfig, scope: Scope, send: Send) -> None:
-        """429 like Graph's; remembers the Retry-After so an early retry counts as a violation."""
+    async def _throttle(self, cfg: FaultConfig, scope: Scope, send: Send, retry_after: float, why: str) -> None:
+        """429 like Graph's (SharePoint's on ``/_api``); remembers the Retry-After so an early retry counts as a
+        violation. A burst also holds the caller's budget for that long; a sustained window needs no such hold."""
         state = self.state
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        retry_after = cfg.burst_retry_after
         try:
             info = state.tokens.validate(headers.get("authorization"))
         except AuthFailure:
@@ -237,13 +305,13 @@ class FaultMiddleware:
             if now < cfg._not_before.get(key, 0.0):
                 state.stats.retry_after_violations += 1
             cfg._not_before[key] = now + retry_after
-            if key[0] == "sharepoint":
+            if why == "burst_429" and key[0] == "sharepoint":
                 state.sp_quota.force(key[1], key[2], retry_after)
-            else:
+            elif why == "burst_429":
                 state.throttle.force(key[0], key[1], key[2], retry_after)
         state.stats.throttled += 1
-        state.stats.faults_injected["burst_429"] += 1
-        ra = f"{retry_after:.3f}"
+        state.stats.faults_injected[why] += 1
+        ra = f"{retry_after:.3f}" if why == "burst_429" else f"{retry_after:.3f}".rstrip("0").rstrip(".")
         path = scope["path"]
         code = "TooManyRequests" if "/_api" not in path else "-2147024860, Microsoft.SharePoint.SPRequestThrottled"
         await _send_json(send, 429, _error_body(path, 429, code, "Please retry again later."), {"Retry-After": ra})

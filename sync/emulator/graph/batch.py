@@ -18,7 +18,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..faults.layer import FaultConfig
+from ..faults.layer import FaultConfig, site_aliases
 from .common import CONTENT_TYPE, Reject, add
 from .router import GraphRequest, GraphResponse, GraphRouter, error, throttled
 
@@ -128,7 +128,8 @@ async def _run_item(req: GraphRequest, router: GraphRouter, it: dict[str, Any]) 
 def _injected_429(req: GraphRequest, it: dict[str, Any]) -> GraphResponse | None:
     """The fault layer's 429 for this item, or None to run it; counts early comebacks as violations."""
     cfg = req.state.faults
-    if not isinstance(cfg, FaultConfig) or not cfg.applies("/v1.0/$batch"):
+    url = "/v1.0/" + str(it.get("url", "")).lstrip("/").split("?")[0]
+    if not isinstance(cfg, FaultConfig) or not cfg.applies("/v1.0/$batch", url, *site_aliases(req.state, url)):
         return None
     body = json.dumps(it.get("body"), sort_keys=True, separators=(",", ":"))
     key = f"{req.token.client_id}|{req.tenant.tenant_id}|{it['method'].upper()}|{it['url']}|{body}"
@@ -139,7 +140,7 @@ def _injected_429(req: GraphRequest, it: dict[str, Any]) -> GraphResponse | None
     if retry_after is None:
         return None
     stats.throttled += 1
-    stats.faults_injected["batch_item_429"] += 1
+    stats.faults_injected["throttle_for" if cfg.throttle_remaining() > 0 else "batch_item_429"] += 1
     return throttled(retry_after, req)
 
 

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..identity.tokens import GRAPH_AUDIENCES, AuthFailure
 from ..state import EmulatorState
-from . import batch, lists, presence, users
+from . import batch, columns, drives, lists, presence, users
 from .common import CONTENT_TYPE
 from .router import GraphRequest, GraphResponse, GraphRouter, error
 
@@ -37,6 +37,8 @@ def register(router: GraphRouter) -> None:
     users.register(router)
     presence.register(router)
     batch.register(router)
+    drives.register(router)
+    columns.register(router)
     lists.register(router)
 
 
@@ -64,7 +66,8 @@ async def handle(request: Request, state: EmulatorState, router: GraphRouter) ->
     if tenant is None:
         return _unauthorized(state, "Access token validation failure. Invalid issuer.", rid, crid)
     body: Any = None
-    if raw.strip():
+    path = "/" + request.path_params["path"]
+    if raw.strip() and not (request.method == "PUT" and path.lower().endswith(":/content")):
         try:
             body = json.loads(raw)
         except ValueError:
@@ -73,7 +76,7 @@ async def handle(request: Request, state: EmulatorState, router: GraphRouter) ->
     for k, v in request.query_params.multi_items():
         query.setdefault(k, v)
     req = GraphRequest(
-        method=request.method, path="/" + request.path_params["path"], query=query,
+        method=request.method, path=path, query=query, raw=raw,
         headers={k.lower(): v for k, v in request.headers.items()}, body=body, base_url=base_url,
         token=token, tenant=tenant, state=state, arrived_at=request.scope.get("arrived_at"),
     )
@@ -102,6 +105,8 @@ def to_http(state: EmulatorState, resp: GraphResponse, rid: str, crid: str) -> R
     headers.update(resp.headers)
     if resp.body is None:
         return Response(b"", status_code=resp.status, headers=headers)
+    if isinstance(resp.body, bytes):
+        return Response(resp.body, status_code=resp.status, headers=headers)
     stamp_error(resp.body, rid, crid)
     ctype = "application/json" if resp.status >= 400 else CONTENT_TYPE
     data = json.dumps(resp.body, separators=(",", ":"), ensure_ascii=False).encode()

@@ -33,6 +33,7 @@ class GraphRequest:
     state: EmulatorState
     in_batch: bool = False
     arrived_at: float | None = None  # monotonic time the call came in (before any modelled latency)
+    raw: bytes = b""  # the body as sent (file uploads carry bytes, not JSON)
 
     def q(self, name: str) -> str | None:
         """Query parameter by name, with or without the ``$`` and in any case."""
@@ -46,7 +47,7 @@ class GraphRequest:
 @dataclass
 class GraphResponse:
     status: int
-    body: Any = None
+    body: Any = None  # JSON, or bytes sent as they are (file content)
     headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .library import Library
+
 __all__ = [
     "App",
     "Domain",
@@ -167,6 +169,7 @@ class SpList:
     items: dict[int, ListItem] = field(default_factory=dict)
     next_id: int = 1
     indexed_columns: set[str] = field(default_factory=set)  # exempt from the list view threshold
+    column_types: dict[str, str] = field(default_factory=dict)  # SharePoint field type by column; Text if absent
     writes: Counter[int] = field(default_factory=Counter)  # updates per item id, for tests (write log)
 
     def record_write(self, item_id: int) -> None:
@@ -191,6 +194,14 @@ class Site:
     path: str  # server-relative path, e.g. /sites/contoso-agents
     display_name: str
     lists: dict[str, SpList] = field(default_factory=dict)  # key: title.lower()
+    library: Library = field(init=False)  # the default document library, "Shared Documents"
+
+    def __post_init__(self) -> None:
+        self.library = Library(site_key=self.id)
+
+    @property
+    def drive_id(self) -> str:
+        return self.library.drive_id
 
     def list_by_title(self, title: str) -> SpList | None:
         return self.lists.get(title.lower())

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..model.columns import list_columns
 from ..model.tenant import Site, SpList
 from . import entities as sj
 from .call import ARGUMENT, INVALID_QUERY, SpCall, SpResult, err, list_uri, ok, project
+from .files import dispatch_files, is_files_path
 from .items import add_item, delete_item, item_entity, list_items, update_item
 
 __all__ = ["classify", "cost", "dispatch"]
@@ -29,7 +31,7 @@ _ITEM_RE = re.compile(r"/(?:items\((?P<a>\d+)\)|getitembyid\((?P<b>\d+)\))(?P<pa
 
 @dataclass
 class _Target:
-    kind: str  # contextinfo | batch | web | lists | list | items | item | unknown
+    kind: str  # contextinfo | batch | web | lists | list | items | item | files | unknown
     list_key: tuple[str, str] | None = None  # ("title"|"id", value)
     item_id: int | None = None
 
@@ -45,6 +47,8 @@ def _target(path: str) -> _Target:
         return _Target("web")
     if low == "web/lists":
         return _Target("lists")
+    if is_files_path(p):
+        return _Target("files")
     m = _LIST_RE.fullmatch(p)
     if not m:
         return _Target("unknown")
@@ -54,6 +58,8 @@ def _target(path: str) -> _Target:
         return _Target("list", key)
     if rest.lower() == "/items":
         return _Target("items", key)
+    if rest.lower() == "/fields":
+        return _Target("fields", key)
     im = _ITEM_RE.fullmatch(rest)
     if im:
         return _Target("list" if im["parent"] else "item", key, int(im["a"] or im["b"]))
@@ -63,21 +69,23 @@ def _target(path: str) -> _Target:
 def classify(path: str, method: str) -> tuple[str, bool]:
     """(endpoint name for the stats, whether it writes)."""
     t = _target(path)
-    writes = method not in ("GET", "HEAD") and t.kind in ("items", "item")
-    name = {"items": "items.add" if writes else "items", "unknown": "other"}.get(t.kind, t.kind)
+    writes = method not in ("GET", "HEAD") and t.kind in ("items", "item", "files")
+    name = {"items": "items.add" if writes else "items", "unknown": "other",
+            "files": "files.write" if writes else "files"}.get(t.kind, t.kind)
     if t.kind == "item" and writes:
         name = "item.delete" if method == "DELETE" else "item.update"
     return f"sharepoint.{name}", writes
 
 
-_READ_COST = {"contextinfo": 1, "web": 1, "lists": 2, "list": 2, "items": 2, "item": 1, "batch": 0, "unknown": 1}
+_READ_COST = {"contextinfo": 1, "web": 1, "lists": 2, "list": 2, "items": 2, "item": 1, "files": 1, "fields": 2, "batch": 0,
+              "unknown": 1}
 
 
 def cost(path: str, method: str) -> int:
     """Resource units a call spends: one item read 1, a page of items or list metadata 2, a write 2;
     a ``$batch`` envelope nothing (its parts are charged one by one)."""
     t = _target(path)
-    if method not in ("GET", "HEAD") and t.kind in ("items", "item"):
+    if method not in ("GET", "HEAD") and t.kind in ("items", "item", "files"):
         return 2
     return _READ_COST[t.kind]
 
@@ -90,6 +98,8 @@ async def dispatch(call: SpCall) -> SpResult:
         return _read_only(call) or _web(call)
     if t.kind == "lists":
         return _read_only(call) or _lists(call)
+    if t.kind == "files":
+        return dispatch_files(call)
     if t.kind == "unknown" or t.list_key is None:
         return err(call, 404, INVALID_QUERY, f"Cannot find resource for the request {call.path.split('/')[-1]}.")
     lst = _find_list(call.site, t.list_key)
@@ -99,6 +109,8 @@ async def dispatch(call: SpCall) -> SpResult:
         if t.item_id is not None and t.item_id not in lst.items:
             return _item_missing(call)
         return _read_only(call) or _list(call, lst)
+    if t.kind == "fields":
+        return _read_only(call) or _fields(call, lst)
     if t.kind == "items":
         if call.method == "GET":
             return list_items(call, lst)
@@ -189,3 +201,16 @@ def _lists(call: SpCall) -> SpResult:
     return ok(call, sj.collection(call.fmt, rows, None, f"{call.api}/$metadata#SP.ApiData.Lists"))
 
 
+
+
+def _fields(call: SpCall, lst: SpList) -> SpResult:
+    """The list's fields (SP.Field): built-in ones and the list's columns, as they are now."""
+    rows = []
+    for c in list_columns(lst):
+        props = project(call, {"Id": c.id, "InternalName": c.name, "StaticName": c.name, "Title": c.name,
+                               "EntityPropertyName": c.name, "TypeAsString": c.type, "FieldTypeKind": c.kind,
+                               "Hidden": False, "ReadOnlyField": c.read_only, "Required": c.name == "Title"})
+        if isinstance(props, SpResult):
+            return props
+        rows.append((props, f"{list_uri(call, lst)}/Fields(guid'{c.id}')", "SP.Field", None))
+    return ok(call, sj.collection(call.fmt, rows, None, f"{call.api}/$metadata#SP.ApiData.Fields"))

@@ -180,7 +180,10 @@ def _unauthorized(tenant: Tenant, origin: str, reason: str, code: int) -> SpResu
 
 
 def _render(result: SpResult) -> Response:
-    data = b"" if result.body is None else json.dumps(result.body, separators=(",", ":")).encode()
+    if isinstance(result.body, bytes):  # a file's content
+        data = result.body
+    else:
+        data = b"" if result.body is None else json.dumps(result.body, separators=(",", ":")).encode()
     headers = dict(result.headers)
     if result.body is not None and result.content_type:
         headers["Content-Type"] = result.content_type
