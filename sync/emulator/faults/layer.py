@@ -229,9 +229,14 @@ async def _send_json(send: Send, status: int, body: bytes, headers: dict[str, st
     await send({"type": "http.response.body", "body": body})
 
 
-def _error_body(path: str, status: int, code: str, message: str) -> bytes:
-    if "/_api" in path:
-        return bytes(sp_error(status, code, message).body)
+def _accept(scope: Scope) -> str:
+    return next((v.decode().lower() for k, v in scope.get("headers", []) if k.lower() == b"accept"), "")
+
+
+def _error_body(path: str, status: int, code: str, message: str, accept: str = "") -> bytes:
+    if "/_api" in path:  # SharePoint answers in the OData flavour asked for: verbose unless light JSON was asked
+        light = "odata=nometadata" in accept or "odata=minimalmetadata" in accept
+        return bytes(sp_error(status, code, message, verbose=not light).body)
     body = graph_error_body(code, message)
     if status == 429:
         body["error"]["innerError"].update({"code": "429", "message": "Please retry after", "status": "429"})
@@ -270,7 +275,7 @@ class FaultMiddleware:
         if error:
             status = cfg._rng.choice(sorted(_5XX))
             stats.faults_injected[f"error_{status}"] += 1
-            await _send_json(send, status, _error_body(path, status, *_5XX[status]),
+            await _send_json(send, status, _error_body(path, status, *_5XX[status], _accept(scope)),
                              {"Retry-After": "1"} if status == 503 else {})
             return
         if malformed:
@@ -314,7 +319,8 @@ class FaultMiddleware:
         ra = f"{retry_after:.3f}" if why == "burst_429" else f"{retry_after:.3f}".rstrip("0").rstrip(".")
         path = scope["path"]
         code = "TooManyRequests" if "/_api" not in path else "-2147024860, Microsoft.SharePoint.SPRequestThrottled"
-        await _send_json(send, 429, _error_body(path, 429, code, "Please retry again later."), {"Retry-After": ra})
+        body = _error_body(path, 429, code, "Please retry again later.", _accept(scope))
+        await _send_json(send, 429, body, {"Retry-After": ra})
 
     async def _mangle(self, scope: Scope, receive: Receive, send: Send, how: str) -> None:
         """Run the app, then send its response cut short: dropped connection or truncated JSON."""

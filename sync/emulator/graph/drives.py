@@ -63,8 +63,9 @@ def register(router: GraphRouter) -> None:
 
 def _site(req: GraphRequest, m: re.Match[str]) -> Site:
     site = req.tenant.site
-    if m["drive"] is not None:
-        if m["drive"] == site.drive_id:
+    groups = m.groupdict()
+    if groups.get("drive") is not None:
+        if groups["drive"] == site.drive_id:
             return site
         raise _Reject(404, "itemNotFound", "The drive could not be found.")
     key = m["site"].lower()

@@ -59,7 +59,7 @@ def folder(emulator: EmulatorServer) -> Iterator[str]:
 
 
 def test_upload_download_and_metadata_round_trip(ctx: ClientContext, http: httpx.Client, folder: str) -> None:
-    data = "Id,UPN\n1,adele@contoso.com\n".encode()
+    data = b"Id,UPN\n1,adele@contoso.com\n"
     lib = ctx.web.get_folder_by_server_relative_url("Shared Documents")
     f = lib.upload_file(f"{folder}/2026/agents.csv", data).execute_query()
     assert f.name == "agents.csv"
