@@ -175,7 +175,7 @@ def _run(call: SpCall) -> SpResult:
         last = pos >= len(path)
         if is_file:
             if s["value"] and last:
-                return _content(call, lib, rel if rel is not None else "\0")
+                return _content(call, lib, _existing(call, lib, rel))
             return err(call, 404, INVALID_QUERY, f"Cannot find resource for the request {s.group(0).strip('/')}.")
         if s["folder"] is not None:
             web_rel, rel = _child_folder(lib, web_rel, rel, _unq(s["folder"]))
@@ -190,7 +190,7 @@ def _run(call: SpCall) -> SpResult:
         else:
             return err(call, 404, INVALID_QUERY, f"Cannot find resource for the request {s.group(0).strip('/')}.")
     if is_file:
-        return _file(call, lib, rel if rel is not None else "\0")
+        return _file(call, lib, _existing(call, lib, rel))
     if call.method != "GET":
         return err(call, 405, INVALID_QUERY, f"The HTTP method '{call.method}' is not supported for this resource.")
     return _one(call, _folder_entity(call, lib, rel if web_rel else None))
@@ -257,10 +257,15 @@ def _listing(call: SpCall, lib: Library, rel: str | None, what: str) -> SpResult
     return ok(call, sj.collection(call.fmt, rows, None, meta))
 
 
-def _file(call: SpCall, lib: Library, rel: str) -> SpResult:
-    f = lib.file(rel) if rel != "\0" else None
+def _existing(call: SpCall, lib: Library, rel: str | None) -> LibraryFile:
+    """The file at ``rel`` (None: a path outside the library), or the 404 SharePoint sends."""
+    f = lib.file(rel) if rel is not None else None
     if f is None:
-        raise _missing_file(call, lib, rel if rel != "\0" else "")
+        raise _missing_file(call, lib, rel or "")
+    return f
+
+
+def _file(call: SpCall, lib: Library, f: LibraryFile) -> SpResult:
     if call.method == "DELETE":
         del lib.files[f.path.lower()]
         return SpResult(200, None)
@@ -269,15 +274,10 @@ def _file(call: SpCall, lib: Library, rel: str) -> SpResult:
     return _one(call, _file_entity(call, lib, f))
 
 
-def _content(call: SpCall, lib: Library, rel: str) -> SpResult:
-    f = lib.file(rel) if rel != "\0" else None
-    if call.method in ("POST", "MERGE") and rel != "\0":
-        if f is None:
-            raise _missing_file(call, lib, rel)
-        f, _ = lib.put(rel, call.body, datetime.now(UTC))
+def _content(call: SpCall, lib: Library, f: LibraryFile) -> SpResult:
+    if call.method in ("POST", "MERGE"):
+        f, _ = lib.put(f.path, call.body, datetime.now(UTC))
         return SpResult(204, None, {"ETag": f.etag})
-    if f is None:
-        raise _missing_file(call, lib, rel if rel != "\0" else "")
     if call.method != "GET":
         return err(call, 405, INVALID_QUERY, f"The HTTP method '{call.method}' is not supported for this resource.")
     return SpResult(200, f.content, {"ETag": f.etag}, "application/octet-stream")

@@ -116,3 +116,24 @@ def test_batch_items_for_the_throttled_site_get_429(http: httpx.Client, contoso:
     by_id = {x["id"]: x for x in r.json()["responses"]}
     assert by_id["1"]["status"] == 429 and by_id["1"]["headers"]["Retry-After"] == "3"
     assert by_id["2"]["status"] == 200
+
+
+def test_every_switch_can_aim_at_one_site(http: httpx.Client, emulator: EmulatorServer, faults: Any) -> None:
+    contoso_sp, fabrikam_sp = sp_token(http, emulator, CONTOSO), sp_token(http, emulator, FABRIKAM)
+    faults(error_rate=1.0, paths=["/sites/fabrikam-agents"], seed=1)
+    assert http.get(REST.format("fabrikam"), headers=fabrikam_sp).status_code in (500, 502, 503, 504)
+    assert http.get(REST.format("contoso"), headers=contoso_sp).status_code == 200
+
+    faults(latency="fixed:250", paths=["/sites/fabrikam-agents"])  # slow SharePoint for one tenant
+    before = http.get("/_emulator/stats").json()["faults_injected"].get("latency", 0)
+    start = time.perf_counter()
+    assert http.get(REST.format("fabrikam"), headers=fabrikam_sp).status_code == 200
+    assert time.perf_counter() - start >= 0.25
+    assert http.get(REST.format("contoso"), headers=contoso_sp).status_code == 200
+    assert http.get("/_emulator/stats").json()["faults_injected"]["latency"] - before == 1  # only fabrikam's
+
+    faults(truncate_rate=1.0, paths=["/sites/fabrikam-agents"])
+    cut = http.get(REST.format("fabrikam"), headers=fabrikam_sp)
+    with pytest.raises(ValueError):
+        cut.json()
+    assert http.get(REST.format("contoso"), headers=contoso_sp).json()["Title"] == "Agents"

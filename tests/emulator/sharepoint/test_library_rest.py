@@ -130,3 +130,20 @@ def test_writes_cost_resource_units_and_need_write_permission(
     read = http.get(f"{SITE}/_api/web/GetFileByServerRelativePath(DecodedUrl='{LIB}/{folder}/c.csv')/$value",
                     headers={"Authorization": f"Bearer {reader}"})
     assert read.status_code == 200 and read.content == b"x,y"
+
+
+def test_one_library_on_both_wires_and_delete(ctx: ClientContext, http: httpx.Client, emulator: EmulatorServer,
+                                              folder: str) -> None:
+    token = http.post(f"/{CONTOSO}/oauth2/v2.0/token", data={
+        "client_id": "11111111-2222-4333-8444-555555555555", "client_secret": "contoso-app-secret-value",
+        "grant_type": "client_credentials", "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    site_id = emulator.state.world.tenants[CONTOSO].site.id
+    put = http.put(f"/v1.0/sites/{site_id}/drive/root:/{folder}/from-graph.csv:/content", content=b"g",
+                   headers={"Authorization": f"Bearer {token}"})
+    assert put.status_code == 201, put.text
+    url = f"{LIB}/{folder}/from-graph.csv"
+    assert File.open_binary(ctx, url).content == b"g"  # what Graph wrote, REST reads
+    ctx.web.get_file_by_server_relative_url(url).delete_object().execute_query()
+    gone = http.get(f"/v1.0/sites/{site_id}/drive/root:/{folder}/from-graph.csv",
+                    headers={"Authorization": f"Bearer {token}"})
+    assert gone.status_code == 404
