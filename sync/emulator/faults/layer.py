@@ -140,7 +140,10 @@ class FaultConfig:
         """Whether the faults act on ``path`` (or on one of its ``aliases``, e.g. the site a Graph path names)."""
         if path.startswith("/_emulator"):
             return False
-        return any(c.startswith(p) for c in (path, *aliases) for p in self.paths)
+        if any(path.startswith(p) for p in self.paths):
+            return True
+        # an alias (a site's REST path) matches only prefixes that name a site: "/sites" alone stays REST only
+        return any(a.startswith(p) for a in aliases for p in self.paths if p.rstrip("/").count("/") >= 2)
 
     def throttle_remaining(self) -> float:
         return max(0.0, self._throttle_until - time.monotonic())

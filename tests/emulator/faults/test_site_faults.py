@@ -137,3 +137,11 @@ def test_every_switch_can_aim_at_one_site(http: httpx.Client, emulator: Emulator
     with pytest.raises(ValueError):
         cut.json()
     assert http.get(REST.format("contoso"), headers=contoso_sp).json()["Title"] == "Agents"
+
+
+def test_bare_sites_prefix_still_means_sharepoint_rest_only(http: httpx.Client, contoso: Tenant,
+                                                            graph: httpx.Client, faults: Any) -> None:
+    faults(error_rate=1.0, paths=["/sites"])
+    assert graph.get(f"/v1.0/sites/{contoso.site.id}/lists").status_code == 200
+    faults(error_rate=1.0, paths=["/sites/contoso-agents"])
+    assert graph.get(f"/v1.0/sites/{contoso.site.id}/lists").status_code >= 500
