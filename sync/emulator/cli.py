@@ -33,6 +33,8 @@ CONTROL_PATHS = (
     "GET  /_emulator/presence-log?tenant=&since=&until=&ids=   GET /_emulator/presence?tenant=&ids=&at=",
     "POST /_emulator/directory  /_emulator/lists/items  /_emulator/tokens/revoke  /_emulator/tokens/expire",
     "GET  /_emulator/lists/writes?tenant=&list=   GET /_emulator/presence-reads?tenant=  (POST .../reset)",
+    "POST /_emulator/apps {tenant, client_id, admin_consented?, permissions?}   POST /_emulator/lists/columns",
+    "GET  /_emulator/library?tenant=&path=",
     "POST /_emulator/reset",
 )
 
