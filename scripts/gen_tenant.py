@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sync.emulator.generate import generate_tenant  # noqa: E402
+from sync.emulator.model.generate import generate_tenant  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,7 +93,7 @@ def agent_ids_from_document(doc: dict[str, Any]) -> list[str]:
 
 def _generate(fixtures: Path, ids_dir: Path, tenants: Sequence[tuple[str, int, int]], seed: int) -> None:
     """Write ``<name>.json`` fixtures and ``<name>.ids.json`` agent ids (runs in the generator child)."""
-    from sync.emulator.generate import generate_tenant
+    from sync.emulator.model.generate import generate_tenant
 
     for name, users, agents in tenants:
         doc = generate_tenant(users, agents, seed, name)

@@ -7,8 +7,13 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from . import control, faults, graph, graph_lists, identity, sharepoint
-from .graph_router import GraphRouter
+from .control import api as control
+from .faults import layer as faults
+from .graph import http as graph
+from .graph.router import GraphRouter
+from .identity import endpoints as identity
+from .sharepoint import download as sharepoint_download
+from .sharepoint import rest as sharepoint
 from .state import EmulatorState
 
 __all__ = ["build_app"]
@@ -17,12 +22,12 @@ __all__ = ["build_app"]
 def build_app(state: EmulatorState) -> ASGIApp:
     router = GraphRouter()
     graph.register(router)
-    graph_lists.register(router)
     routes: list[BaseRoute] = []
     routes += control.routes(state)
     routes += identity.routes(state)
     routes += graph.routes(state, router)
     routes += sharepoint.routes(state)
+    routes += sharepoint_download.routes(state)
     app = Starlette(routes=routes)
     app.state.emulator = state
     # Graph and SharePoint Online compress responses for clients that send Accept-Encoding: gzip; outside the

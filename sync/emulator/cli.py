@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .clock import Clock
-from .faults import FaultConfig
-from .model import World, default_fixtures_dir, load_world
+from .faults.layer import FaultConfig
+from .model.clock import Clock
+from .model.fixtures import default_fixtures_dir, load_world
+from .model.tenant import World
 from .server import EmulatorServer
 from .state import Limits
 
@@ -32,6 +33,8 @@ CONTROL_PATHS = (
     "GET  /_emulator/presence-log?tenant=&since=&until=&ids=   GET /_emulator/presence?tenant=&ids=&at=",
     "POST /_emulator/directory  /_emulator/lists/items  /_emulator/tokens/revoke  /_emulator/tokens/expire",
     "GET  /_emulator/lists/writes?tenant=&list=   GET /_emulator/presence-reads?tenant=  (POST .../reset)",
+    "POST /_emulator/apps {tenant, client_id, admin_consented?, permissions?}   POST /_emulator/lists/columns",
+    "GET  /_emulator/library?tenant=&path=",
     "POST /_emulator/reset",
 )
 
@@ -135,7 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fraction of Graph $batch items answered 429 inside the 200 envelope, not run")
     flt.add_argument("--batch-item-retry-after", type=float, metavar="SECONDS",
                      help="Retry-After of those 429 items (0.5; each gets 80-100%% of it, fractional)")
-    flt.add_argument("--fault-paths", help="comma-separated path prefixes the faults apply to (/v1.0,/sites)")
+    flt.add_argument("--throttle-for", type=_positive(float), metavar="SECONDS",
+                     help="answer every matching request 429 for this long from the start (see --fault-paths)")
+    flt.add_argument("--throttle-retry-after", type=_positive(float), metavar="SECONDS",
+                     help="Retry-After of those 429s (5)")
+    flt.add_argument("--fault-paths", help="comma-separated path prefixes the faults apply to (/v1.0,/sites); "
+                     "/sites/NAME names one tenant's site (its REST calls and the Graph calls that address it)")
     flt.add_argument("--fault-seed", type=int, help="seed of the fault random stream")
     flt.add_argument("--revoke-tokens-every", type=_positive(float), metavar="SECONDS",
                      help="revoke every token this often")
@@ -166,6 +174,10 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
         "truncate_rate": args.truncate_rate, "malformed_rate": args.malformed_rate, "seed": args.fault_seed,
         "revoke_every": args.revoke_tokens_every, "batch_item_429_rate": args.batch_item_429_rate,
     }
+    if args.throttle_for is not None:
+        values["throttle_for"] = args.throttle_for
+    if args.throttle_retry_after is not None:
+        values["throttle_retry_after"] = args.throttle_retry_after
     if args.batch_item_retry_after is not None:
         values["batch_item_retry_after"] = args.batch_item_retry_after
     if retry_after is not None:

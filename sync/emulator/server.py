@@ -13,7 +13,8 @@ from typing import Any
 import uvicorn
 
 from .app import build_app
-from .model import World, default_fixtures_dir, load_world
+from .model.fixtures import default_fixtures_dir, load_world
+from .model.tenant import World
 from .state import EmulatorState, Limits
 from .tls import TlsFiles, ensure_tls
 

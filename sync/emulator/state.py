@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .clock import Clock
-from .model import World
-from .presence import PresenceModel
-from .presence_reads import PresenceReads
-from .sharepoint_quota import ResourceUnits
-from .stats import Stats
-from .throttle import Budget, Throttle
-from .tokens import TokenStore
+from .graph.throttle import Budget, Throttle
+from .identity.tokens import TokenStore
+from .model.clock import Clock
+from .model.presence import PresenceModel
+from .model.presence_reads import PresenceReads
+from .model.stats import Stats
+from .model.tenant import World
+from .sharepoint.quota import ResourceUnits
 
 __all__ = ["EmulatorState", "Limits"]
 

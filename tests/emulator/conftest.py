@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sync.emulator.model import Tenant
+from sync.emulator.model.tenant import Tenant
 from sync.emulator.server import EmulatorServer
 
 CONTOSO = "6f1c2f4e-3b1a-4c8e-9d7a-1a2b3c4d5e6f"

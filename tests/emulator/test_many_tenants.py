@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 
 from sync.emulator.cli import _faults, _limits, build_parser
-from sync.emulator.generate import generate_tenant
-from sync.emulator.model import load_world
+from sync.emulator.model.fixtures import load_world
+from sync.emulator.model.generate import generate_tenant
 from sync.emulator.server import EmulatorServer
 
 

@@ -18,7 +18,7 @@ import e2e_support as sup
 import httpx
 import pytest
 
-from sync.emulator.generate import generate_tenant
+from sync.emulator.model.generate import generate_tenant
 from sync.emulator.server import EmulatorServer
 
 AGENTS = 1600

@@ -1,0 +1,135 @@
+"""SharePoint's resource-unit quota: costs per call, rolling minute, RateLimit-* headers, per-part charges."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from sync.emulator.model.tenant import SpList
+from sync.emulator.server import EmulatorServer
+from sync.emulator.sharepoint.quota import ResourceUnits, format_retry_after
+
+from .test_sharepoint_batch import lf_batch
+
+CONTOSO = "6f1c2f4e-3b1a-4c8e-9d7a-1a2b3c4d5e6f"
+VERBOSE = "application/json;odata=verbose"
+API = "/sites/contoso-agents/_api"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_rolling_minute_and_retry_after_until_enough_units_return() -> None:
+    clock = FakeClock()
+    q = ResourceUnits(10, now=clock)
+    assert q.charge("app", "t", 2).allowed  # t=1000: 2
+    clock.t += 10
+    assert q.charge("app", "t", 5).allowed and not q.charge("app", "t", 0).headers  # 7 of 10: below 80%
+    clock.t += 10
+    ok = q.charge("app", "t", 1)  # 8 of 10: headers from 80% on
+    assert ok.allowed and ok.headers == {"RateLimit-Limit": "10", "RateLimit-Remaining": "2",
+                                         "RateLimit-Reset": "40"}
+    refused = q.charge("app", "t", 4)  # needs 2 more back: the first charge (2 RU) leaves at t=1060
+    assert not refused.allowed and refused.retry_after == pytest.approx(40.0)
+    assert refused.headers["RateLimit-Remaining"] == "2" and not refused.violation
+    clock.t += 1
+    assert q.charge("app", "t", 1).violation  # came back before its Retry-After
+    clock.t = 1060.001
+    assert q.charge("app", "t", 4).allowed
+    assert q.used == {"t": 12} and q.peak == {"t": 10}
+    assert q.charge("other-app", "t", 10).allowed  # budgets are per (app, tenant)
+
+
+def test_retry_after_is_rounded_up_to_the_millisecond() -> None:
+    assert format_retry_after(40.0) == "40"
+    assert format_retry_after(0.2501) == "0.251"
+    assert format_retry_after(0.0) == "0.001"
+
+
+@pytest.fixture()
+def tight(limits: EmulatorServer) -> Iterator[EmulatorServer]:
+    """The limits fixture plus a scratch list ``Quota`` on contoso's site."""
+    site = limits.state.world.tenants[CONTOSO].site
+    lst = SpList(id=str(uuid.uuid4()), title="Quota", columns=["Title", "Team"])
+    for i in range(1, 4):
+        lst.add({"Title": f"Agent {i}", "Team": "Red"})
+    site.lists[lst.title.lower()] = lst
+    yield limits
+    site.lists.pop(lst.title.lower(), None)
+
+
+def _sp_token(emulator: EmulatorServer) -> str:
+    return emulator.state.tokens.issue_access(
+        tenant_id=CONTOSO, client_id=f"ru-{uuid.uuid4()}", permissions={"Sites.ReadWrite.All"},
+        audience=emulator.base_url, user_upn="svc-presence@contoso.com").token
+
+
+def test_rest_costs_headers_429_and_stats(http: httpx.Client, tight: EmulatorServer) -> None:
+    st = tight.state
+    st.limits.sharepoint_ru_per_minute = 10
+    st.apply_limits()
+    auth = {"Authorization": f"Bearer {_sp_token(tight)}", "Accept": VERBOSE}
+    items = f"{API}/web/lists/GetByTitle('Agents')/items"
+    before = http.get("/_emulator/stats").json()["sharepoint_ru_used"].get("contoso", 0)
+    for _ in range(3):  # a page of items: 2 RU each
+        r = http.get(items, params={"$top": "5"}, headers=auth)
+        assert r.status_code == 200 and "RateLimit-Limit" not in r.headers
+    one = http.get(f"{items}(1)", headers=auth)  # one item: 1 RU -> 7
+    assert one.status_code == 200 and "RateLimit-Limit" not in one.headers
+    ctx = http.post(f"{API}/contextinfo", headers=auth)  # 1 RU -> 8 = 80%
+    assert ctx.status_code == 200 and ctx.headers["RateLimit-Limit"] == "10"
+    assert ctx.headers["RateLimit-Remaining"] == "2" and int(ctx.headers["RateLimit-Reset"]) >= 1
+    lists = http.get(f"{API}/web/lists", headers=auth)  # list metadata: 2 RU -> 10
+    assert lists.status_code == 200 and lists.headers["RateLimit-Remaining"] == "0"
+    refused = http.get(f"{items}(1)", headers=auth)
+    assert refused.status_code == 429
+    assert 50 < float(refused.headers["Retry-After"]) <= 60
+    assert re.fullmatch(r"\d+(\.\d{1,3})?", refused.headers["Retry-After"])
+    stats = http.get("/_emulator/stats").json()
+    assert stats["sharepoint_ru_used"]["contoso"] - before == 10
+    assert stats["sharepoint_ru_peak_minute"]["contoso"] >= 10
+    assert http.get("/_emulator/limits").json()["sharepoint_ru_per_minute"] == 10
+
+
+def test_sharepoint_batch_parts_are_charged_one_by_one(http: httpx.Client, tight: EmulatorServer) -> None:
+    st = tight.state
+    st.limits.sharepoint_ru_per_minute = 4  # two MERGEs (2 RU each) fit, the GET after them does not
+    st.apply_limits()
+    lst = st.world.tenants[CONTOSO].site.list_by_title("Quota")
+    assert lst is not None
+    tok = _sp_token(tight)
+    boundary, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4().hex[:8]}"
+    r = http.post(f"{API}/$batch", content=lf_batch(boundary, changeset, tight.base_url, lst, tok),
+                  headers={"Authorization": f"Bearer {tok}", "Content-Type": f"multipart/mixed; boundary={boundary}"})
+    assert r.status_code == 200, r.text
+    statuses = [int(x) for x in re.findall(rb"HTTP/1\.1 (\d{3}) ", r.content)]
+    assert statuses == [204, 412, 429]
+    assert b"Retry-After: " in r.content.split(b"HTTP/1.1 429")[1]
+    assert r.headers["RateLimit-Remaining"] == "0"
+
+
+def test_graph_batch_list_items_are_charged_one_by_one(http: httpx.Client, tight: EmulatorServer) -> None:
+    st = tight.state
+    st.limits.sharepoint_ru_per_minute = 3
+    st.apply_limits()
+    tenant = st.world.tenants[CONTOSO]
+    tok = st.tokens.issue_access(tenant_id=CONTOSO, client_id=f"ru-{uuid.uuid4()}", audience=tight.base_url,
+                                 permissions={"Sites.ReadWrite.All"}, via_secret=True).token
+    base = f"/sites/{tenant.site.hostname}:{tenant.site.path}:/lists/Quota/items"
+    reqs = [{"id": str(n), "method": "PATCH", "url": f"{base}/1/fields",
+             "headers": {"Content-Type": "application/json"}, "body": {"Title": f"t{n}"}} for n in (1, 2)]
+    r = http.post("/v1.0/$batch", json={"requests": reqs}, headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 200, r.text
+    got = {x["id"]: x for x in r.json()["responses"]}
+    assert got["1"]["status"] == 200
+    assert got["2"]["status"] == 429 and float(got["2"]["headers"]["Retry-After"]) > 50
+    assert got["2"]["body"]["error"]["code"] == "TooManyRequests"
