@@ -149,11 +149,14 @@ def retrying(attempts: int = 6, deadline: float | None = None,
 
 
 class Pacer(Protocol):
-    """What a request waits on before it starts, and what a 429's Retry-After holds back."""
+    """What a request waits on before it starts, and what a 429's Retry-After holds back. ``acquire`` returns a
+    ticket that goes back to ``settle`` with the outcome: throttled (True), answered (False) or no answer (None)."""
 
-    async def acquire(self) -> None: ...
+    async def acquire(self) -> Any: ...
 
     def pause(self, seconds: float) -> None: ...
+
+    def settle(self, ticket: Any, throttled: bool | None) -> None: ...
 
 
 class RequestBudget:
@@ -196,6 +199,9 @@ class RequestBudget:
         if self.pace < self._ceiling and now - self._last_429 >= self.window:
             self.pace = min(self._ceiling, self.pace + max(1, self._ceiling // 10))
             self._last_429 = now - self.window / 2  # the next step up comes half a window later
+
+    def settle(self, ticket: Any, throttled: bool | None) -> None:
+        """Nothing to do: the pace already reacts to 429s through ``pause``."""
 
     async def acquire(self) -> None:
         async with self._lock:

@@ -67,8 +67,21 @@ class GraphClient:
                    headers: dict[str, str] | None = None, lane: int = 0) -> httpx.Response:
         """One HTTP attempt; 2xx returned, everything else raised as a GraphError."""
         budget = self.budgets.get(bucket)
-        if budget is not None:
-            await budget.acquire()
+        ticket = await budget.acquire() if budget is not None else None
+        throttled: bool | None = None
+        try:
+            resp = await self._send(method, path, body, bucket, headers, lane)
+            throttled = resp.status_code in (429, 503)
+        finally:
+            if budget is not None:
+                budget.settle(ticket, throttled)
+        if resp.status_code < 300:
+            return resp
+        await self._raise_for(resp, method, self.url(path), bucket)
+        raise AssertionError("unreachable")
+
+    async def _send(self, method: str, path: str, body: Any, bucket: str, headers: dict[str, str] | None,
+                    lane: int) -> httpx.Response:
         url = self.url(path)
         hdrs = {"Authorization": "Bearer " + await self.token(False)}
         if headers:
@@ -88,10 +101,7 @@ class GraphClient:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s -> %s in %.0f ms (request-id %s)", method, sanitize_url(url), resp.status_code,
                       (time.perf_counter() - t0) * 1000, resp.headers.get("request-id", "-"))
-        if resp.status_code < 300:
-            return resp
-        await self._raise_for(resp, method, url, bucket)
-        raise AssertionError("unreachable")
+        return resp
 
     async def _raise_for(self, resp: httpx.Response, method: str, url: str, bucket: str) -> None:
         code, message, rid = _error_detail(resp)
