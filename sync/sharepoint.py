@@ -26,7 +26,7 @@ from office365.sharepoint.listitems.listitem import ListItem
 from office365.sharepoint.lists.list import List
 
 from .errors import GraphError, PermanentGraphError, TransientGraphError
-from .http import TRANSIENT_STATUS, parse_retry_after, retrying
+from .http import TRANSIENT_STATUS, note_response, parse_retry_after, retrying
 from .models import AgentRow, WriteResult
 from .quota import RU_ITEM_UPDATE, ResourceUnitBudget
 
@@ -78,6 +78,7 @@ class SharePointRoster:
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.requests_made += 1
+        note_response(response.url, response.status_code)
 
     def _ctx(self) -> ClientContext:
         return ClientContext(self.site_url).with_access_token(lambda: dict(self.token())).with_transport(
