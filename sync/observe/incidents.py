@@ -42,6 +42,7 @@ KINDS: dict[str, tuple[str, str]] = {
 HUMAN_KINDS = frozenset(KINDS) - {"account_failing"}
 
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("needs_human", re.compile(r"AADSTS(50076|7000218|700016|90002|50034)\b")),  # MFA, app or tenant wrong
     ("secret_invalid", re.compile(r"AADSTS(7000215|7000222|50126)\b|invalid_client", re.I)),
     ("consent_missing", re.compile(r"AADSTS65001\b|consent_required|consent", re.I)),
     ("login_needed", re.compile(r"AADSTS(700082|70008|50173|50078)\b|login_required|invalid_grant|log in|login",
