@@ -21,9 +21,16 @@ from ..errors import UsageError
 from .metrics import CONTENT_TYPE, JobMetrics
 from .monitor import Monitor
 
-__all__ = ["MetricsServer", "build_app"]
+__all__ = ["MetricsServer", "build_app", "free_port"]
 
 log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (for the demo)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def build_app(metrics: JobMetrics | None, monitor: Monitor) -> Starlette:
