@@ -126,7 +126,8 @@ def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: 
         config = write_demo_config(info, KeyStore(state_dir), tenant.tls.ca_cert, workdir / "config.xml")
         console.print(f"config: {config}", highlight=False)
         metrics_port = free_port()  # the metrics, while the demo runs
-        console.print(f"metrics: http://127.0.0.1:{metrics_port}/metrics (and /healthz, /readyz)", highlight=False)
+        console.print(f"metrics while the job runs: http://127.0.0.1:{metrics_port}/metrics (and /healthz, /readyz)",
+                      highlight=False)
         settings, _ = load_settings(config, {"state_dir": state_dir, "out_dir": out_dir, "interval": interval,
                                              "metrics_port": metrics_port}, env={})
         report = asyncio.run(run_job(settings, max_cycles=cycles))

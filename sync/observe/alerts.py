@@ -15,11 +15,12 @@ import logging
 import os
 import shlex
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import httpx
 
 from ..errors import UsageError
-from ..http import USER_AGENT, TrustConfig, retrying, sanitize_url
+from ..http import USER_AGENT, TrustConfig, retrying
 from .incidents import Alert
 
 __all__ = ["AlertSender", "parse_command"]
@@ -109,8 +110,9 @@ class AlertSender:
         except httpx.HTTPError as exc:
             self.failed += 1
             status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else type(exc).__name__
-            log.error("alert webhook %s failed (%s) after retries; the alert for account %s was not delivered",
-                      sanitize_url(url.split("?")[0]), status, body["account"])
+            # Only the host: a webhook's path and query often hold its key (Teams puts a signature in the path).
+            log.error("alert webhook on %s failed (%s) after retries; the alert for account %s was not delivered",
+                      urlsplit(url).netloc, status, body["account"])
 
     async def _run_command(self, alert: Alert, body: dict[str, str]) -> None:
         assert self.command is not None
