@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -41,6 +42,9 @@ def parse_command(command: str) -> list[str]:
                               "--team ops'.") from None
     if not args:
         raise UsageError("--on-needs-human is empty.", hint="Name a program to run, or leave the option out.")
+    if shutil.which(args[0]) is None:
+        raise UsageError(f"--on-needs-human: no program {args[0]!r} (not found, or not executable).",
+                         hint="Give the program's full path, and make it executable.")
     return args
 
 

@@ -138,8 +138,8 @@ class _Snapshot(Collector):
         c["throttled"].add_metric([account], float(throttled))
         budget = loops.presence_graph.budgets.get("presence")
         if budget is not None:
-            c["retry_after_seconds"].add_metric([account], budget.retry_after)
-            c["budget_wait_seconds"].add_metric([account], budget.waited)
+            c["retry_after_seconds"].add_metric([account], float(getattr(budget, "retry_after", 0.0)))
+            c["budget_wait_seconds"].add_metric([account], float(getattr(budget, "waited", 0.0)))
         wb = loops.writeback
         last = getattr(wb, "last_round", None)
         if loops.writeback_enabled:

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from test_config import APP, TENANT, app_account, load, problems_of, write, xml
 
+from sync.errors import EXIT_USAGE, UsageError
 from sync.models import CycleResult
+from sync.observe.alerts import parse_command
 from sync.observe.endpoints import ENDPOINTS, endpoint_of
 from sync.observe.incidents import Alert, IncidentBook, classify
 from sync.observe.monitor import FAILING_AFTER, Monitor
@@ -195,3 +197,14 @@ def test_config_metrics_and_alerts_problems(tmp_path: Path, state: Path, keys: K
     assert any(a == "Alerts/@Webhook" and "'ftp://x' is not an https URL" in m for a, m in found)
     assert any(a == "Alerts/@Webhook" and "http://hooks.example.com/a" in m for a, m in found)
     assert ("Account/@ClientSecretExpires", "'next March' is not a date.") in found
+
+
+def test_the_command_is_split_without_a_shell_and_checked_at_start(tmp_path: Path) -> None:
+    script = tmp_path / "page me.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert parse_command(f"'{script}' --team 'cc ops' $HOME;rm") == [str(script), "--team", "cc ops", "$HOME;rm"]
+    for bad, why in (("'unclosed", "cannot be split"), ("", "is empty"), ("no-such-program-xyz", "no program")):
+        with pytest.raises(UsageError) as err:
+            parse_command(bad)
+        assert why in str(err.value) and err.value.exit_code == EXIT_USAGE
