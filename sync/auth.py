@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -25,8 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import msal
 
+from .config import AccountConfig
 from .errors import NeedsHumanError, TransientAuthError
-from .settings import AccountConfig
 
 __all__ = ["AccountAuth", "AuthSettings", "Cipher", "DeviceLogin", "explain_aadsts"]
 
@@ -140,9 +141,12 @@ class PersistentCache(msal.SerializableTokenCache):
             if self.path.exists():
                 try:
                     self.deserialize(self.cipher.decrypt_bytes(self.path.read_bytes()).decode())
-                except Exception as exc:  # a cache we can't read is a cache we don't have
-                    log.warning("token cache %s could not be read (%s); a new login will be needed",
-                                self.path.name, type(exc).__name__)
+                except Exception as exc:  # a cache we can't read is a cache we don't have; keep it for a look
+                    aside = self.path.with_name(f"{self.path.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+                    os.replace(self.path, aside)
+                    log.warning("token cache %s could not be read (%s): moved to %s; the account signs in again "
+                                "(delegated accounts without a password: presence-sync login)",
+                                self.path.name, type(exc).__name__, aside.name)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)

@@ -20,10 +20,9 @@ import typer
 from dotenv import dotenv_values
 from rich.console import Console
 
-from .config import load_settings
+from .config import Settings, default_state_dir, load_settings
 from .errors import EXIT_OK, EXIT_USAGE, ConfigError, RosterError, SyncError, UsageError
 from .observe.redact import TOKENISH
-from .settings import Settings, default_state_dir
 
 __all__ = ["app", "main"]
 
@@ -277,15 +276,20 @@ def validate(
 ) -> None:
     """Check the Agent list's UPNs only: write validation.csv and print findings by code and account.
 
+    A running job already writes validation.csv whenever the Agent list changes; validate takes the state
+    directory's lock, so it exits 2 while a job runs on the same --state-dir.
+
     Example: presence-sync validate --config config.xml --out ./out
     """
     try:
         settings, _ = _settings(config, state_dir=state_dir, out_dir=out_dir, account_filter=account,
                                 roster_csv=roster, ca_bundle=ca_bundle)
         _preflight(settings)
+        from .lock import state_lock
         from .report import print_validation_summary, run_validation
 
-        rows, code = asyncio.run(run_validation(settings))
+        with state_lock(settings.state_dir):  # it updates the directory cache a running job owns
+            rows, code = asyncio.run(run_validation(settings))
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     print_validation_summary(out, rows, settings.out_dir / "validation.csv")

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
@@ -33,6 +33,7 @@ from tenacity.wait import wait_exponential_jitter
 from .errors import TransientGraphError
 
 __all__ = [
+    "Pacer",
     "RequestBudget",
     "TrustConfig",
     "CURRENT_ACCOUNT",
@@ -164,6 +165,14 @@ def retrying(attempts: int = 6, deadline: float | None = None,
         stop = stop | stop_after_delay(deadline)
     return AsyncRetrying(retry=retry_if_exception(is_transient), wait=_WaitRetryAfter(), stop=stop,
                          reraise=True, sleep=sleep)
+
+
+class Pacer(Protocol):
+    """What a request waits on before it starts, and what a 429's Retry-After holds back."""
+
+    async def acquire(self) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
 
 
 class RequestBudget:

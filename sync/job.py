@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from .config import AccountConfig, Settings
 from .errors import ConfigError, NeedsHumanError, TransientAuthError, UsageError
 from .http import RequestBudget, TrustConfig, note_response
 from .lock import state_lock
@@ -25,7 +26,6 @@ from .quota import ResourceUnitBudget
 from .runtime import AccountRuntime, RuntimeOptions
 from .scheduler import Scheduler
 from .secrets import KeyStore
-from .settings import AccountConfig, Settings
 from .store import Store
 
 __all__ = ["JobReport", "account_runtimes", "run_job"]

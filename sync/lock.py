@@ -24,9 +24,17 @@ LOCK_NAME = "presence-sync.lock"
 @contextmanager
 def state_lock(state_dir: Path) -> Iterator[Path]:
     """Hold the state directory's lock; UsageError (exit 2) at once when another process holds it."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = state_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        probe = state_dir / f".write-probe-{os.getpid()}"  # the lock file may exist in a read-only directory
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"the state directory {state_dir} cannot be written ({exc.strerror}: {exc.filename}).",
+                         hint="Give the user running presence-sync write access to it, or point --state-dir "
+                              "(PRESENCE_SYNC_STATE_DIR) at a directory it can write.") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .auth import AccountAuth, AuthSettings
+from .config import Settings
 from .errors import UsageError
 from .http import TrustConfig
 from .job import sync_http_client
 from .secrets import KeyStore
-from .settings import Settings
 
 __all__ = ["login_account"]
 

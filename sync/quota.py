@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-__all__ = ["RU_ITEM_UPDATE", "RU_PAGE_READ", "WINDOW", "ResourceUnitBudget", "tier"]
+__all__ = ["RU_ITEM_UPDATE", "RU_PAGE_READ", "WINDOW", "ResourceUnitBudget", "RetryAfterGate", "tier"]
 
 WINDOW = 60.0  # seconds: SharePoint's per-minute limit, as a rolling window
 RU_ITEM_UPDATE = 2  # Graph: create, update, delete
@@ -76,6 +76,15 @@ class ResourceUnitBudget:
         """Hold every acquire for ``seconds`` (a 429's or 503's Retry-After); pauses only ever extend."""
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
+    def paused_for(self) -> float:
+        """Seconds left of the current pause (0 when not paused); safe to call from any thread."""
+        return max(0.0, self._paused_until - self._clock())
+
+    async def unpaused(self) -> None:
+        """Wait out the pause, spending nothing (for requests the RU figures leave out, such as reads)."""
+        while (left := self.paused_for()) > 0:
+            await self._sleep(left + 0.001)
+
     def _wait_for(self, units: int, now: float) -> float:
         """Seconds until ``units`` fit: the pause, and enough of the oldest starts leaving the window."""
         wait = self._paused_until - now
@@ -106,3 +115,17 @@ class ResourceUnitBudget:
                     self._used += units
                     return
                 await self._sleep(wait + 0.001)
+
+
+class RetryAfterGate:
+    """A ``ResourceUnitBudget`` seen as a pacer for requests it does not charge (reads, lookups): they wait out
+    its pause, and a 429 they get pauses it for every caller of the app and tenant, writes included."""
+
+    def __init__(self, budget: ResourceUnitBudget) -> None:
+        self.budget = budget
+
+    async def acquire(self) -> None:
+        await self.budget.unpaused()
+
+    def pause(self, seconds: float) -> None:
+        self.budget.pause(seconds)

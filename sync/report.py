@@ -9,11 +9,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .config import Settings
 from .errors import EXIT_NEEDS_HUMAN, EXIT_OK, EXIT_PARTIAL, NeedsHumanError, SyncError
 from .job import account_runtimes
 from .models import CODES, ValidationRow
 from .outputs.csv import write_validation_csv
-from .settings import Settings
 
 __all__ = ["print_validation_summary", "run_validation"]
 

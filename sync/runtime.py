@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from .auth import AccountAuth, AuthSettings
+from .config import AccountConfig, WriteBackColumns
 from .errors import NeedsHumanError, RosterError
 from .graph.client import GraphClient
 from .graph.lists import GraphListRoster
@@ -20,8 +21,7 @@ from .http import RequestBudget, TrustConfig, new_async_client
 from .loops import AccountLoops, Cadence, RosterSource
 from .loops.roster import DirectoryProgress
 from .models import AgentRow, WriteResult
-from .quota import ResourceUnitBudget
-from .settings import AccountConfig, WriteBackColumns
+from .quota import ResourceUnitBudget, RetryAfterGate
 from .store import Store
 
 __all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions", "require_roster_column", "roster_csv_columns"]
@@ -152,7 +152,9 @@ class AccountRuntime:
         if not acc.site_url:
             raise RosterError(f"account '{acc.id}' has no <AgentList SiteUrl=...>; add one or pass --roster FILE.csv")
         if acc.auth == "secret":
-            # SharePoint REST refuses app-only tokens minted from a secret: use Graph's list route.
+            # SharePoint REST refuses app-only tokens minted from a secret: use Graph's list route. Its reads wait
+            # out a Retry-After any SharePoint request of this app and tenant got, and a 429 they get holds writes.
+            graph.budgets["sites"] = RetryAfterGate(ru)
             return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column, ru=ru)
         from .sharepoint import SharePointRoster  # office365 costs ~30 MB: only delegated accounts load it
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,7 @@ from office365.sharepoint.listitems.listitem import ListItem
 from office365.sharepoint.lists.list import List
 
 from .errors import GraphError, PermanentGraphError, TransientGraphError
+from .graph.lists import parse_item_id
 from .http import TRANSIENT_STATUS, note_response, parse_retry_after, retrying
 from .models import AgentRow, WriteResult
 from .quota import RU_ITEM_UPDATE, ResourceUnitBudget
@@ -38,7 +41,54 @@ PAGE_SIZE = 5000
 BATCH_MAX = 100  # updates per $batch (office365's Limits.BATCH_ITEMS)
 
 
+class _Held(requests.RequestException):
+    """Not sent: a Retry-After this app and tenant got from SharePoint has not passed yet."""
+
+    def __init__(self, left: float) -> None:
+        super().__init__(f"held back {left:.2f} s for SharePoint's Retry-After")
+        self.left = left
+
+
+class _RetryAfterSession(requests.Session):
+    """Every request of the account's SharePoint calls, office365's own (form digest, paging) included: none is
+    sent while a Retry-After is running (it fails fast with ``_Held`` instead, so no worker thread sleeps), and
+    a 429 or 503 with Retry-After starts one for all of them."""
+
+    def __init__(self, paused_for: Callable[[], float], pause: Callable[[float], None]) -> None:
+        super().__init__()
+        self.paused_for = paused_for
+        self.pause = pause
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        left = self.paused_for()
+        if left > 0:
+            raise _Held(left)
+        response = super().send(request, **kwargs)
+        if response.status_code in (429, 503):
+            ra = parse_retry_after(response.headers.get("Retry-After"))
+            if ra:
+                self.pause(ra)
+        return response
+
+
+class _LocalPause:
+    """The pause when no RU budget is shared (a roster used on its own)."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def paused_for(self) -> float:
+        return max(0.0, self._until - time.monotonic())
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+
 def _translate(exc: Exception, what: str) -> Exception:
+    if isinstance(exc, _Held):
+        return TransientGraphError(f"SharePoint {what}: {exc}", retry_after=exc.left)
     if isinstance(exc, ClientRequestException):
         resp = getattr(exc, "response", None)
         status = getattr(resp, "status_code", 0) or 0
@@ -69,7 +119,10 @@ class SharePointRoster:
         # One session for every operation: connections are reused across cycles, and its response hook counts
         # requests exactly (contextinfo included). trust_env off: no proxy from the environment; the CA bundle
         # is passed per request, so REQUESTS_CA_BUNDLE cannot override it.
-        self._session = requests.Session()
+        pauses: ResourceUnitBudget | _LocalPause = self.ru if self.ru is not None else _LocalPause()
+        self._paused_for = pauses.paused_for
+        self._pause = pauses.pause
+        self._session = _RetryAfterSession(pauses.paused_for, pauses.pause)
         self._session.trust_env = False
         self._session.hooks["response"].append(self._count)
 
@@ -87,6 +140,7 @@ class SharePointRoster:
     async def _run(self, what: str, fn: Callable[[], Any], attempts: int | None = None) -> Any:
         async for attempt in retrying(attempts or self.attempts):
             with attempt:
+                await self._unpaused()
                 try:
                     return await asyncio.to_thread(fn)
                 except Exception as exc:
@@ -100,6 +154,10 @@ class SharePointRoster:
                     raise translated from exc
         raise AssertionError("unreachable")
 
+    async def _unpaused(self) -> None:
+        while (left := self._paused_for()) > 0:
+            await asyncio.sleep(left + 0.001)
+
     def _read_sync(self) -> list[tuple[int, Any, str | None, dict[str, Any]]]:
         ctx = self._ctx()
         lst = ctx.web.lists.get_by_title(self.list_title)
@@ -108,7 +166,7 @@ class SharePointRoster:
         for it in items:
             props = it.properties
             etag = (props.get("__metadata") or {}).get("etag") if isinstance(props.get("__metadata"), dict) else None
-            out.append((int(props["Id"]), props.get(self.upn_column), etag, props))
+            out.append((parse_item_id(props, self.list_title), props.get(self.upn_column), etag, props))
         return out
 
     async def read(self) -> list[AgentRow]:
@@ -162,6 +220,7 @@ class SharePointRoster:
         if not updates:
             return result
         items = list(updates.items())
+        await self._unpaused()
         try:
             ctx, lst, type_name = await asyncio.to_thread(self._prepare_write)
         except Exception as exc:
@@ -172,6 +231,8 @@ class SharePointRoster:
             chunk = items[n:n + BATCH_MAX]
             if self.ru is not None:
                 await self.ru.acquire(RU_ITEM_UPDATE * len(chunk))
+            else:
+                await self._unpaused()
             try:
                 part = await asyncio.to_thread(self._send_batch, ctx, lst, type_name, chunk)
             except Exception as exc:
@@ -180,8 +241,8 @@ class SharePointRoster:
                 return result
             result.merge(part)
             if part.throttled:
-                if self.ru is not None and part.retry_after:
-                    self.ru.pause(part.retry_after)
+                if part.retry_after:
+                    self._pause(part.retry_after)
                 _not_sent(result, items[n + BATCH_MAX:], TransientGraphError(
                     "SharePoint throttled the previous batch", retry_after=part.retry_after))
                 break
@@ -197,8 +258,8 @@ class SharePointRoster:
             invalidate = getattr(self.token, "invalidate", None)
             if invalidate is not None:
                 invalidate()  # a revoked token stays in MSAL's cache until it expires
-        if isinstance(translated, TransientGraphError) and self.ru is not None and translated.retry_after:
-            self.ru.pause(translated.retry_after)
+        if isinstance(translated, TransientGraphError) and translated.retry_after:
+            self._pause(translated.retry_after)
         return translated
 
 

@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from ..errors import PermanentGraphError, TransientGraphError
-from ..http import RequestBudget, note_response, parse_retry_after, retrying, sanitize_url
+from ..http import Pacer, note_response, parse_retry_after, retrying, sanitize_url
 
 __all__ = ["Counters", "GraphClient", "TokenSource"]
 
@@ -49,7 +49,7 @@ class GraphClient:
     graph_url: str  # e.g. https://graph.microsoft.com (no /v1.0)
     token: TokenSource
     http: httpx.AsyncClient
-    budgets: dict[str, RequestBudget] = field(default_factory=dict)  # bucket -> budget
+    budgets: dict[str, Pacer] = field(default_factory=dict)  # bucket -> budget (or Retry-After gate)
     counters: Counters = field(default_factory=Counters)
     attempts: int = 6
     # More clients for many calls at once: httpcore's pool scans all of its connections for every request it
@@ -129,11 +129,12 @@ class GraphClient:
                                               f"in a {resp.status_code} response", retry_after=None) from exc
         raise AssertionError("unreachable")
 
-    async def pages(self, path: str, *, headers: dict[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def pages(self, path: str, *, headers: dict[str, str] | None = None,
+                    bucket: str = "directory") -> AsyncIterator[dict[str, Any]]:
         """Every page of a collection, following ``@odata.nextLink``; the last page may hold a deltaLink."""
         url: str | None = path
         while url:
-            page = await self.call("GET", url, headers=headers)
+            page = await self.call("GET", url, headers=headers, bucket=bucket)
             yield page
             url = page.get("@odata.nextLink")
 

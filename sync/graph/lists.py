@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import PermanentGraphError, TransientGraphError
+from ..errors import PermanentGraphError, RosterError, TransientGraphError
 from ..http import TRANSIENT_STATUS, parse_retry_after
 from ..models import AgentRow, WriteResult
 from ..quota import RU_ITEM_UPDATE, ResourceUnitBudget
@@ -43,9 +43,10 @@ class GraphListRoster:
         if self._site_id is None or self._list_id is None:
             parts = urlsplit(self.site_url)
             host = parts.hostname or ""
-            site = await self.client.call("GET", f"sites/{host}:{quote(parts.path.rstrip('/'))}")
+            site = await self.client.call("GET", f"sites/{host}:{quote(parts.path.rstrip('/'))}", bucket="sites")
             self._site_id = str(site["id"])
-            lst = await self.client.call("GET", f"sites/{self._site_id}/lists/{quote(self.list_title)}?$select=id")
+            lst = await self.client.call("GET", f"sites/{self._site_id}/lists/{quote(self.list_title)}?$select=id",
+                                         bucket="sites")
             self._list_id = str(lst["id"])
         return self._site_id, self._list_id
 
@@ -55,12 +56,13 @@ class GraphListRoster:
         col = self.upn_column
         # Only the id, the etag and the UPN column: a 30,000-item list with everything is many megabytes per read.
         path = f"sites/{site_id}/lists/{list_id}/items?$select=id,eTag&$expand=fields($select={quote(col)})&$top=999"
-        async for page in self.client.pages(path):
+        async for page in self.client.pages(path, bucket="sites"):
             for item in page.get("value", []):
                 fields: dict[str, Any] = item.get("fields") or {}
                 raw = fields.get(col)
                 # Only the UPN is kept: the job needs no other column, and 30,000 field dicts cost megabytes.
-                rows.append(AgentRow(int(item["id"]), None if raw is None else str(raw), item.get("eTag")))
+                rows.append(AgentRow(parse_item_id(item, self.list_title), None if raw is None else str(raw),
+                                     item.get("eTag")))
         rows.sort(key=lambda r: r.item_id)
         return rows
 
@@ -118,6 +120,17 @@ class GraphListRoster:
         if self.ru is not None and out.retry_after:
             self.ru.pause(out.retry_after)
         return out
+
+
+def parse_item_id(item: Any, list_title: str) -> int:
+    """An item's id as a number, or a RosterError that says which answer was unusable (never a crash)."""
+    raw = item.get("id", item.get("Id")) if isinstance(item, Mapping) else None
+    text = str(raw) if raw is not None else ""
+    if not (text.isascii() and text.isdigit()):
+        raise RosterError(f"the '{list_title}' list returned an item without a usable id ({text[:40]!r}); the "
+                          "last good copy of the list is kept. Check the list in SharePoint; if it looks right, "
+                          "report the answer as a bug.")
+    return int(text)
 
 
 def _header(item: Mapping[str, Any], name: str) -> str | None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ..config import WriteBackColumns
 from ..graph.client import GraphClient
 from ..outputs.folder import Outputs
-from ..settings import WriteBackColumns
 from ..store import Store
 from .domains import DomainsLoop
 from .presence import PresenceLoop, cycle_line

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from ..graph.client import GraphClient
 from ..graph.presence import UNKNOWN, PresenceResult, fetch_presences
+from ..http import RequestBudget
 from ..models import CycleResult, DirectoryUser, Presence, ValidationRow
 from ..outputs.folder import Outputs
 from ..store import Store
@@ -89,6 +89,8 @@ class PresenceLoop:
         result = CycleResult(account_id=self.state.account_id, started_at=datetime.now(UTC))
         req0, thr0 = self.graph.counters.snapshot()
         budget = self.graph.budgets.get("presence")
+        if not isinstance(budget, RequestBudget):
+            budget = None
         waited0 = budget.waited if budget is not None else 0.0
         fetched = await fetch_presences(self.graph, targets.user_ids, deadline=self.deadline, known=self._seq_of)
         observed = datetime.now(UTC)
@@ -116,12 +118,14 @@ class PresenceLoop:
             await self.flush()  # the first tick's files exist before anyone looks
         return result
 
-    def _note(self, targets: Targets, budget: Any, waited0: float, throttled: int) -> str:
+    def _note(self, targets: Targets, budget: RequestBudget | None, waited0: float, throttled: int) -> str:
         notes = []
         if not targets.complete:
             notes.append("directory still loading: agents resolved so far")
-        waited = budget.waited - waited0 if budget is not None else 0.0
-        if throttled and budget is not None:
+        if budget is None:
+            return "; ".join(notes)
+        waited = budget.waited - waited0
+        if throttled:
             notes.append(f"{throttled} call(s) retried after their Retry-After; {budget.reason}")
         elif waited > 0.05:
             notes.append(f"waited {waited:.2f}s for the presence budget: {budget.reason}")

@@ -220,7 +220,7 @@ class RosterLoop:
     async def _read_roster(self) -> list[AgentRow]:
         try:
             return self._keep_unchanged(await self.roster.read())
-        except GraphError as exc:
+        except (GraphError, RosterError) as exc:
             if not self.rows:
                 raise RosterError(f"the Agent list could not be read: {exc}") from exc
             log.warning("account %s: Agent list re-read failed, using the last copy: %s", self.account_id, exc)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 
+from ..config import WriteBackColumns
 from ..errors import GraphError
 from ..models import Presence, ValidationRow
 from ..outputs.csv import format_utc
-from ..settings import WriteBackColumns
 from ..store import Store
 from .roster import RosterSource
 from .state import AccountState

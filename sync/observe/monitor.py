@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from ..config import AccountConfig
 from ..models import CycleResult
-from ..settings import AccountConfig
 from .incidents import HUMAN_KINDS, Alert, IncidentBook, classify
 from .redact import redact
 

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from ..config import Settings
 from ..http import REQUEST_HOOK, TrustConfig
-from ..settings import Settings
 from .alerts import AlertSender, parse_command
 from .incidents import IncidentBook
 from .metrics import JobMetrics

@@ -8,6 +8,8 @@ mid-migration leaves the previous version intact and the next open simply retrie
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -16,13 +18,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-try:  # the project's exception tree, once it exists
-    from sync.errors import StoreError
-except ImportError:  # pragma: no cover - until sync/errors.py lands
-
-    class StoreError(Exception):  # type: ignore[no-redef]
-        """The local store cannot be opened, migrated or written."""
-
+from sync.errors import StoreError
+from sync.store.heal import is_damage, quick_check, salvage, set_aside
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "StoreError", "TableBase", "connect", "dt", "migrate", "ts"]
 
@@ -74,6 +71,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
+log = logging.getLogger(__name__)
+
 
 def ts(value: datetime) -> str:
     """A sortable, fixed-width UTC text timestamp (microseconds); naive datetimes are taken as UTC."""
@@ -88,8 +87,43 @@ def dt(value: str) -> datetime:
 
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open (creating it 0600 if needed) and migrate the store at `path`."""
+    """Open (creating it 0600 if needed) and migrate the store at `path`; a damaged one is set aside (see heal)."""
     p = Path(path)
+    existed = p.exists()
+    try:
+        return _open(p, check=existed)
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc) and not isinstance(exc, _Damaged):
+            raise StoreError(f"cannot prepare the store {p}: {exc}") from exc
+        why = str(exc)
+    try:
+        aside = set_aside(p)
+        conn = _open(p, check=False)
+        kept, lost = salvage(aside, conn)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"the store {p} is damaged ({why}) and could not be replaced: {exc}",
+                         hint=f"Move {p} out of the state directory and start again.") from exc
+    history = (f"{kept} history row(s) kept" if not lost else
+               f"history table(s) {', '.join(lost)} could not be read ({kept} row(s) kept)")
+    log.warning("the store %s was damaged (%s): it was moved to %s and a new store started; %s; the directory "
+                "and the presence snapshot are read again from Microsoft 365", p.name, why, aside.name, history)
+    return conn
+
+
+class _Damaged(sqlite3.DatabaseError):
+    """SQLite's quick check found damage."""
+
+
+def _open(p: Path, check: bool) -> sqlite3.Connection:
+    try:
+        p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot open the store {p}: {exc}") from exc
+    with _migration_lock(p):  # two processes starting on a new store: one creates and migrates, the other waits
+        return _open_locked(p, check)
+
+
+def _open_locked(p: Path, check: bool) -> sqlite3.Connection:
     try:
         p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Create the file ourselves so it is never world-readable, even for an instant; SQLite gives the
@@ -108,14 +142,28 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
         if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
             raise StoreError(f"the store {p} cannot use WAL journaling (is it on a network file system?)")
         conn.execute("PRAGMA synchronous = NORMAL")
+        if check and (problem := quick_check(conn)):
+            raise _Damaged(problem)
         migrate(conn, MIGRATIONS)
-    except sqlite3.Error as exc:
-        conn.close()
-        raise StoreError(f"cannot prepare the store {p}: {exc}") from exc
-    except StoreError:
+    except BaseException:
         conn.close()
         raise
     return conn
+
+
+@contextmanager
+def _migration_lock(p: Path) -> Iterator[None]:
+    """An exclusive flock on a file of its own (closing a descriptor of the database file itself would drop
+    SQLite's POSIX locks), held while the schema is checked and brought forward."""
+    try:
+        fd = os.open(p.with_name(p.name + ".migrate-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open the store {p}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[str]) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from test_config import APP, TENANT, app_account, load, problems_of, write, xml
 
+from sync.config import AccountConfig
 from sync.errors import EXIT_USAGE, UsageError
 from sync.models import CycleResult
 from sync.observe.alerts import parse_command
@@ -21,7 +22,6 @@ from sync.observe.incidents import Alert, IncidentBook, classify
 from sync.observe.monitor import FAILING_AFTER, Monitor
 from sync.observe.redact import redact
 from sync.secrets import KeyStore
-from sync.settings import AccountConfig
 
 
 @pytest.fixture()

@@ -353,3 +353,55 @@ def test_writeback_pending_returns_only_changed_items(store: Store, db: Path) ->
         assert set(again.writeback_pending("contoso", desired)) == {6}
         again.reset_writeback("contoso")
         assert len(again.writeback_pending("contoso", desired)) == 6
+
+
+def _open_store(path: str, start: float) -> int:
+    import time as _time
+
+    while _time.time() < start:  # both processes open the new store at the same moment
+        pass
+    with Store(path) as s:
+        return s.schema_version
+
+
+def test_two_processes_creating_one_new_store_at_once_both_succeed(tmp_path: Path) -> None:
+    import multiprocessing
+    import time as _time
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        for n in range(8):
+            path = str(tmp_path / f"race-{n}.sqlite")
+            start = _time.time() + 0.3
+            versions = pool.starmap(_open_store, [(path, start), (path, start)])
+            assert versions == [SCHEMA_VERSION, SCHEMA_VERSION]
+
+
+def test_a_damaged_store_is_set_aside_and_a_new_one_started(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store(path) as s:
+        s.apply_presences("contoso", [pres(1)])
+    with sqlite3.connect(path) as con:  # a schema SQLite cannot parse: nothing in the file can be read
+        con.execute("PRAGMA writable_schema = ON")
+        con.execute("UPDATE sqlite_master SET sql = 'garbage' WHERE name = 'users'")
+    with Store(path) as s:
+        assert s.schema_version == SCHEMA_VERSION and list(s.history()) == []
+    aside = [p for p in tmp_path.glob("s.sqlite.damaged-*") if not p.name.endswith(("-wal", "-shm"))]
+    assert len(aside) == 1 and aside[0].stat().st_size > 0  # kept for a look, never deleted
+
+
+def test_salvage_copies_every_history_row_into_the_new_store(tmp_path: Path) -> None:
+    from sync.store.heal import salvage, set_aside
+
+    path = tmp_path / "s.sqlite"
+    with Store(path) as s:
+        s.apply_presences("contoso", [pres(1), pres(2)])
+        s.apply_presences("contoso", [pres(1, "Busy", "InACall", at=T0 + timedelta(seconds=5)), pres(2)])
+        s.record_cycle(CycleResult(account_id="contoso", started_at=T0))
+        before = list(s.history())
+    aside = set_aside(path)
+    assert not path.exists() and aside.exists()
+    with Store(path) as s:
+        kept, lost = salvage(aside, s._conn)
+        assert lost == [] and kept == len(before) + 1  # the transitions and the cycle
+        assert list(s.history()) == before

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from urllib.parse import urlsplit
 
-from .config_xml import Problems, SourceSection, XmlDocument, XmlNode
-from .errors import ConfigProblem, SecretError
-from .secrets import TEXT_PREFIX, KeyStore
+from ..errors import ConfigProblem, SecretError
+from ..secrets import TEXT_PREFIX, KeyStore
 from .settings import NATIONAL_CLOUDS, AccountConfig, Secret, env_name, webhook_problem
+from .xmldoc import Problems, SourceSection, XmlDocument, XmlNode
 
 __all__ = ["build_accounts", "forbidden_characters", "is_guid"]
 

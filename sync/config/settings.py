@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .errors import ConfigProblem
+from ..errors import ConfigProblem
 
 __all__ = [
     "DEFAULT_AUTHORITY_HOST",

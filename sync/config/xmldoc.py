@@ -6,7 +6,7 @@ a config problem. Line numbers: ElementTree drops them, so the parser feeds a sm
 ``CurrentLineNumber`` / ``CurrentByteIndex`` at each start tag; an attribute's own line is found by scanning that
 start tag in the source bytes (start tags may span lines).
 
-This module only knows the XML shape; the meaning of values (GUIDs, URLs, secrets) lives in ``sync.config``.
+This module only knows the XML shape; the meaning of values (GUIDs, URLs, secrets) lives in ``accounts`` and ``load``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import DefusedXMLParser
 
-from .errors import ConfigProblem
+from ..errors import ConfigProblem
 
 __all__ = ["KNOWN", "Problems", "SourceSection", "XmlNode", "find_source", "parse_xml"]
 

@@ -33,37 +33,19 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from .config_accounts import build_accounts
-from .config_xml import Problems, SourceSection, XmlDocument, XmlNode, find_source, parse_xml
-from .errors import ConfigError, ConfigProblem
-from .secrets import KEY_FILE_ENV, KeyStore
+from ..errors import ConfigError, ConfigProblem
+from ..secrets import KEY_FILE_ENV, KeyStore
+from .accounts import build_accounts
 from .settings import (
-    DEFAULT_AUTHORITY_HOST,
-    DEFAULT_GRAPH_URL,
-    NATIONAL_CLOUDS,
     AccountConfig,
-    Cloud,
-    Secret,
     Settings,
     WriteBackColumns,
     default_state_dir,
-    env_name,
     webhook_problem,
 )
+from .xmldoc import Problems, SourceSection, XmlDocument, XmlNode, find_source, parse_xml
 
-__all__ = [
-    "DEFAULT_AUTHORITY_HOST",
-    "DEFAULT_GRAPH_URL",
-    "NATIONAL_CLOUDS",
-    "AccountConfig",
-    "Cloud",
-    "Secret",
-    "Settings",
-    "WriteBackColumns",
-    "default_state_dir",
-    "env_name",
-    "load_settings",
-]
+__all__ = ["MAX_CONFIG_BYTES", "load_settings"]
 
 
 # name -> (environment variable, (element, attribute) in config.xml, kind)
@@ -84,6 +66,8 @@ _SCALARS: dict[str, tuple[str | None, tuple[str, str] | None, str]] = {
     "alerts_webhook": ("PRESENCE_SYNC_ALERTS_WEBHOOK", ("Alerts", "Webhook"), "webhook"),
     "on_needs_human": ("PRESENCE_SYNC_ON_NEEDS_HUMAN", None, "text"),
 }
+MAX_CONFIG_BYTES = 1024 * 1024  # config.xml larger than this is refused before parsing
+
 _COLUMNS = {"availability": "Availability", "activity": "Activity",
             "presence_updated": "PresenceUpdated", "upn_status": "UpnStatus"}
 _FLAG_ONLY = {"once", "dry_run", "account_filter", "roster_csv", "config_path"}
@@ -205,12 +189,18 @@ def load_settings(
                                     "Pass --config FILE or set PRESENCE_SYNC_CONFIG."))
     else:
         try:
-            source = path.read_bytes()
+            with path.open("rb") as fh:
+                source = fh.read(MAX_CONFIG_BYTES + 1)  # never more: a huge file is refused unread
         except OSError as exc:
             problems.error(None, "", f"cannot be read: {exc.strerror}.", "Check the path given to --config (or in PRESENCE_SYNC_CONFIG).")
         else:
-            doc = parse_xml(source, problems)
-            section = find_source(doc, problems) if doc else None
+            if len(source) > MAX_CONFIG_BYTES:
+                problems.error(None, "", f"is larger than {MAX_CONFIG_BYTES // 1024 ** 2} MB; a presence-sync "
+                               "configuration is a few kilobytes.",
+                               "Check that --config names the right file (config.xml, not a log or an export).")
+            else:
+                doc = parse_xml(source, problems)
+                section = find_source(doc, problems) if doc else None
 
     layers = _Layers(overrides, real_env, dot, dot_label, doc, section, problems, path.parent if path else None)
     values = {name: layers.get(name, var, xml, kind, _default(Settings, name))
