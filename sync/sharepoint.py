@@ -28,7 +28,7 @@ from office365.sharepoint.lists.list import List
 
 from .errors import GraphError, PermanentGraphError, TransientGraphError
 from .graph.lists import parse_item_id
-from .http import TRANSIENT_STATUS, parse_retry_after, retrying
+from .http import TRANSIENT_STATUS, note_response, parse_retry_after, retrying
 from .models import AgentRow, WriteResult
 from .quota import RU_ITEM_UPDATE, ResourceUnitBudget, RetryAfterGate
 
@@ -126,6 +126,7 @@ class SharePointRoster:
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.requests_made += 1
+        note_response(response.url, response.status_code)
 
     def _ctx(self) -> ClientContext:
         return ClientContext(self.site_url).with_access_token(lambda: dict(self.token())).with_transport(

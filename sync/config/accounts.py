@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from ..errors import ConfigProblem, SecretError
 from ..secrets import TEXT_PREFIX, KeyStore
-from .settings import NATIONAL_CLOUDS, AccountConfig, Secret, env_name
+from .settings import NATIONAL_CLOUDS, AccountConfig, Secret, env_name, webhook_problem
 from .xmldoc import Problems, SourceSection, XmlDocument, XmlNode
 
 __all__ = ["build_accounts", "forbidden_characters", "is_guid"]
@@ -132,6 +133,7 @@ class _AccountReader:
             p.warn(self.line("GraphUrl"), "Account/@GraphUrl",
                    f"Microsoft Graph presence is not available in the {cloud.name} cloud.")
         site_url, list_title, upn_column = self.agent_list()
+        expires, webhook = self.secret_expires(), self.alerts_webhook()
         if not acc_id:
             return None
         auth = "secret" if secret is not None else "password" if username else "device"
@@ -139,7 +141,34 @@ class _AccountReader:
             id=acc_id, client_id=client_id, tenant_id=tenant_id, auth=auth, secret=secret,
             username=username or None, password=password if username else None,
             authority_host=authority or "", graph_url=graph or "", site_url=site_url, list_title=list_title,
-            upn_column=upn_column, enabled=enabled_raw != "false", source_file=p.file, source_line=node.line)
+            upn_column=upn_column, enabled=enabled_raw != "false", secret_expires=expires, alerts_webhook=webhook,
+            source_file=p.file, source_line=node.line)
+
+    def secret_expires(self) -> date | None:
+        """Account/@ClientSecretExpires: the day the client secret expires (YYYY-MM-DD)."""
+        raw = self.attr("ClientSecretExpires")
+        if not raw:
+            return None
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+        except ValueError:
+            self.p.error(self.line("ClientSecretExpires"), "Account/@ClientSecretExpires", f"{raw!r} is not a date.",
+                         "Write it as YYYY-MM-DD (the Expires column on the app registration's Certificates & "
+                         "secrets page), or remove it.")
+            return None
+
+    def alerts_webhook(self) -> str | None:
+        """Account/Alerts/@Webhook: where this account's alerts go."""
+        node = next((c for c in self.node.children if c.tag == "Alerts"), None)
+        value = node.attrib.get("Webhook", "").strip() if node is not None else ""
+        if node is None or not value:
+            return None
+        why = webhook_problem(value)
+        if why:
+            self.p.error(self.doc.attr_line(node, "Webhook"), "Alerts/@Webhook", why,
+                         "Use the https URL of the webhook (e.g. a Teams incoming webhook).")
+            return None
+        return value
 
     def check_auth(self, secret: Secret | None, username: str | None, password: Secret | None,
                    env_password: tuple[str, Secret] | None) -> None:

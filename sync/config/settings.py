@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from ..errors import ConfigProblem
@@ -25,6 +26,7 @@ __all__ = [
     "WriteBackColumns",
     "default_state_dir",
     "env_name",
+    "webhook_problem",
 ]
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -98,6 +100,8 @@ class AccountConfig:
     list_title: str = "Agents"
     upn_column: str = "UPN"
     enabled: bool = True
+    secret_expires: date | None = None  # Account/@ClientSecretExpires: alerts 14 days ahead, metric
+    alerts_webhook: str | None = None  # Account/Alerts/@Webhook (wins over the source-wide one)
     source_file: str = field(default="", compare=False)
     source_line: int | None = field(default=None, compare=False)
 
@@ -138,6 +142,18 @@ def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
     return (Path(base).expanduser() if base else home / ".local" / "state") / "presence-sync"
 
 
+def webhook_problem(url: str) -> str:
+    """Why ``url`` cannot take alerts ("" when it can): https, or plain http to this machine only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme == "https" and parts.hostname:
+        return ""
+    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return ""
+    return f"{url!r} is not an https URL (plain http is accepted only for 127.0.0.1 / localhost)."
+
+
 def env_name(account_id: str) -> str:
     """The ``<ID>`` part of ``PRESENCE_SYNC_SECRET__<ID>`` for an Account Id."""
     return re.sub(r"[^A-Z0-9]", "_", account_id.upper())
@@ -168,6 +184,10 @@ class Settings:
     writeback_columns: WriteBackColumns = WriteBackColumns()
     source_enabled: bool = True
     accounts: tuple[AccountConfig, ...] = ()
+    metrics_port: int | None = None  # run --metrics-port / MsGraphPresenceSource/@MetricsPort: off when None
+    metrics_host: str = "127.0.0.1"
+    alerts_webhook: str | None = None  # MsGraphPresenceSource/Alerts/@Webhook: every account's, unless its own
+    on_needs_human: str | None = None  # run --on-needs-human CMD (split like a shell would, never run by one)
 
     @property
     def active_accounts(self) -> tuple[AccountConfig, ...]:

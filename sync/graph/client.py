@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from ..errors import PermanentGraphError, TransientGraphError
-from ..http import Pacer, parse_retry_after, retrying, sanitize_url
+from ..http import Pacer, note_response, parse_retry_after, retrying, sanitize_url
 
 __all__ = ["Counters", "GraphClient", "TokenSource"]
 
@@ -96,8 +96,10 @@ class GraphClient:
             http = self.lanes[lane % len(self.lanes)] if self.lanes else self.http
             resp = await http.request(method, url, content=content, headers=hdrs)
         except httpx.TransportError as exc:
+            note_response(url, 0, self.account_id)
             raise TransientGraphError(f"{method} {sanitize_url(url)} failed: {type(exc).__name__}",
                                       retry_after=None) from exc
+        note_response(url, resp.status_code, self.account_id)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s -> %s in %.0f ms (request-id %s)", method, sanitize_url(url), resp.status_code,
                       (time.perf_counter() - t0) * 1000, resp.headers.get("request-id", "-"))
