@@ -169,6 +169,15 @@ class SharePointRoster:
         return sorted((AgentRow(i, None if raw is None else str(raw), etag) for i, raw, etag, _ in rows),
                       key=lambda r: r.item_id)
 
+    async def upload(self, library: str, folder: str, name: str, data: bytes, content_type: str) -> None:
+        """Put one file into a document library of the site (replacing it), folders created as needed."""
+        def put() -> None:
+            ctx = self._ctx()
+            target = ctx.web.ensure_folder_path(f"{library}/{folder}" if folder else library)
+            target.upload_file(name, data).execute_query()
+
+        await self._run(f"upload of {name} to {library}/{folder}", put)
+
     def _prepare_write(self) -> tuple[ClientContext, List, str]:
         """A context, the Agent list and its entity type name (so updates need no per-item type lookup)."""
         ctx = self._ctx()

@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigProblem, SecretError
 from ..secrets import TEXT_PREFIX, KeyStore
-from .settings import NATIONAL_CLOUDS, AccountConfig, Secret, env_name, webhook_problem
+from .settings import NATIONAL_CLOUDS, AccountConfig, ReportsTarget, Secret, env_name, webhook_problem
 from .xmldoc import Problems, SourceSection, XmlDocument, XmlNode
+
+_BAD_PATH_CHARS = frozenset('"*:<>?\\|#%')  # not allowed in SharePoint file and folder names
 
 __all__ = ["build_accounts", "forbidden_characters", "is_guid"]
 
@@ -133,7 +135,7 @@ class _AccountReader:
             p.warn(self.line("GraphUrl"), "Account/@GraphUrl",
                    f"Microsoft Graph presence is not available in the {cloud.name} cloud.")
         site_url, list_title, upn_column = self.agent_list()
-        expires, webhook = self.secret_expires(), self.alerts_webhook()
+        expires, webhook, reports = self.secret_expires(), self.alerts_webhook(), self.reports()
         if not acc_id:
             return None
         auth = "secret" if secret is not None else "password" if username else "device"
@@ -142,7 +144,7 @@ class _AccountReader:
             username=username or None, password=password if username else None,
             authority_host=authority or "", graph_url=graph or "", site_url=site_url, list_title=list_title,
             upn_column=upn_column, enabled=enabled_raw != "false", secret_expires=expires, alerts_webhook=webhook,
-            source_file=p.file, source_line=node.line)
+            reports=reports, source_file=p.file, source_line=node.line)
 
     def secret_expires(self) -> date | None:
         """Account/@ClientSecretExpires: the day the client secret expires (YYYY-MM-DD)."""
@@ -169,6 +171,24 @@ class _AccountReader:
                          "Use the https URL of the webhook (e.g. a Teams incoming webhook).")
             return None
         return value
+
+    def reports(self) -> ReportsTarget | None:
+        """Account/Reports: a document library (and folder in it) for validation.csv and report.html."""
+        node = next((c for c in self.node.children if c.tag == "Reports"), None)
+        if node is None:
+            return None
+        out = ReportsTarget()
+        for attr, default in (("Library", out.library), ("Folder", out.folder)):
+            value = node.attrib.get(attr, default).strip().strip("/")
+            bad = next((ch for ch in value if ch in _BAD_PATH_CHARS or ord(ch) < 32), None)
+            if not value or bad is not None or ".." in value.split("/"):
+                what = "is empty" if not value else f"holds {bad!r}" if bad else "holds '..'"
+                self.p.error(self.doc.attr_line(node, attr), f"Reports/@{attr}", f"{value!r} {what}.",
+                             f"Write the {attr.lower()} as SharePoint shows it (default {default!r}); these are "
+                             "not allowed: " + " ".join(sorted(_BAD_PATH_CHARS)) + " and '..'.")
+                return None
+        return ReportsTarget(node.attrib.get("Library", out.library).strip().strip("/"),
+                             node.attrib.get("Folder", out.folder).strip().strip("/"))
 
     def check_auth(self, secret: Secret | None, username: str | None, password: Secret | None,
                    env_password: tuple[str, Secret] | None) -> None:

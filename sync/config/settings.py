@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_GRAPH_URL",
     "NATIONAL_CLOUDS",
     "AccountConfig",
+    "ReportsTarget",
     "Cloud",
     "Secret",
     "Settings",
@@ -102,6 +103,7 @@ class AccountConfig:
     enabled: bool = True
     secret_expires: date | None = None  # Account/@ClientSecretExpires: alerts 14 days ahead, metric
     alerts_webhook: str | None = None  # Account/Alerts/@Webhook (wins over the source-wide one)
+    reports: ReportsTarget | None = None  # Account/Reports: validation.csv and report.html into a library
     source_file: str = field(default="", compare=False)
     source_line: int | None = field(default=None, compare=False)
 
@@ -122,6 +124,14 @@ class AccountConfig:
     def password_value(self) -> str | None:
         """The plain password, for the token provider only."""
         return self.password.reveal() if self.password is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportsTarget:
+    """Where an account's validation.csv and report.html go: a document library of the Agent list's site."""
+
+    library: str = "Shared Documents"  # its URL name (or its title, e.g. "Documents")
+    folder: str = "presence-sync"  # inside the library; created when missing
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,12 +33,13 @@ KNOWN: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "Account": (
         frozenset({"Id", "ClientId", "TenantId", "EncryptedSecret", "Username", "EncryptedPassword",
                    "AuthorityHost", "GraphUrl", "Enabled", "ClientSecretExpires"}),
-        frozenset({"AgentList", "Alerts"}),
+        frozenset({"AgentList", "Alerts", "Reports"}),
     ),
     "AgentList": (frozenset({"SiteUrl", "List", "UpnColumn"}), frozenset()),
     "WriteBack": (frozenset({"Interval", "ResourceUnitsPerMinute", "Availability", "Activity", "PresenceUpdated", "UpnStatus"}), frozenset()),
     "PresenceBudget": (frozenset({"Requests", "Window"}), frozenset()),
     "Alerts": (frozenset({"Webhook"}), frozenset()),
+    "Reports": (frozenset({"Library", "Folder"}), frozenset()),
 }
 
 

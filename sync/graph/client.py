@@ -64,13 +64,14 @@ class GraphClient:
         return path if path.startswith("https://") else self.root + "/" + path.lstrip("/")
 
     async def send(self, method: str, path: str, *, body: Any = None, bucket: str = "directory",
-                   headers: dict[str, str] | None = None, lane: int = 0) -> httpx.Response:
-        """One HTTP attempt; 2xx returned, everything else raised as a GraphError."""
+                   headers: dict[str, str] | None = None, lane: int = 0, raw: bytes | None = None) -> httpx.Response:
+        """One HTTP attempt; 2xx returned, everything else raised as a GraphError. ``body`` goes as JSON,
+        ``raw`` as it is (give its Content-Type in ``headers``)."""
         budget = self.budgets.get(bucket)
         ticket = await budget.acquire() if budget is not None else None
         throttled: bool | None = None
         try:
-            resp = await self._send(method, path, body, bucket, headers, lane)
+            resp = await self._send(method, path, body, bucket, headers, lane, raw)
             throttled = resp.status_code in (429, 503)
         finally:
             if budget is not None:
@@ -81,12 +82,12 @@ class GraphClient:
         raise AssertionError("unreachable")
 
     async def _send(self, method: str, path: str, body: Any, bucket: str, headers: dict[str, str] | None,
-                    lane: int) -> httpx.Response:
+                    lane: int, raw: bytes | None = None) -> httpx.Response:
         url = self.url(path)
         hdrs = {"Authorization": "Bearer " + await self.token(False)}
         if headers:
             hdrs.update(headers)
-        content = None
+        content = raw
         if body is not None:
             content = orjson.dumps(body)
             hdrs["Content-Type"] = "application/json"
