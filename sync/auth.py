@@ -200,6 +200,7 @@ class AccountAuth:
         self._lock = threading.Lock()
         self._memo: dict[str, tuple[str, float]] = {}
         self.pending_login: DeviceLogin | None = None
+        self.token_expires_at: float | None = None  # Unix time the last access token acquired expires (metrics)
         try:
             if settings.mode == "secret":
                 self.app: msal.ClientApplication = msal.ConfidentialClientApplication(
@@ -233,6 +234,7 @@ class AccountAuth:
             finally:
                 self.cache.save()
         if "access_token" in result:
+            self.token_expires_at = time.time() + float(result.get("expires_in") or 0)
             return result
         code, message = explain_aadsts(result)
         where = f"account '{self.s.account_id}' (tenant {self.s.tenant_id})"

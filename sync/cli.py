@@ -11,7 +11,6 @@ import getpass
 import json
 import logging
 import os
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from rich.console import Console
 
 from .config import Settings, default_state_dir, load_settings
 from .errors import EXIT_OK, EXIT_USAGE, ConfigError, RosterError, SyncError, UsageError
+from .observe.redact import TOKENISH
 
 __all__ = ["app", "main"]
 
@@ -39,7 +39,7 @@ app = typer.Typer(
 err = Console(stderr=True)
 out = Console()
 
-_TOKENISH = re.compile(r"(eyJ[\w-]{8,}\.[\w.-]+|0\.EMU\.[\w-]+|(?i:bearer)\s+[\w.~+/=-]{16,})")
+_TOKENISH = TOKENISH  # the same rule as the alerts' (sync.observe.redact)
 
 
 class _Redact(logging.Filter):
@@ -254,6 +254,22 @@ def run(
     roster: RosterOpt = None,
     ca_bundle: CaOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every HTTP request.")] = False,
+    metrics_port: Annotated[int | None, typer.Option("--metrics-port", metavar="PORT", min=1, max=65535,
+                                                     help="Serve Prometheus metrics on /metrics, and /healthz and "
+                                                          "/readyz, on this port (default off; also "
+                                                          "MsGraphPresenceSource/@MetricsPort).",
+                                                     show_default=False)] = None,
+    metrics_host: Annotated[str | None, typer.Option("--metrics-host", metavar="HOST",
+                                                     help="Address the metrics listen on (default 127.0.0.1; "
+                                                          "0.0.0.0 for every interface).",
+                                                     show_default=False)] = None,
+    on_needs_human: Annotated[str | None, typer.Option("--on-needs-human", metavar="CMD",
+                                                       help="Run CMD once when an account needs a human (login, "
+                                                            "consent, secret, 5 failed cycles) and once when it "
+                                                            "recovers: no shell; the alert in PRESENCE_SYNC_ACCOUNT"
+                                                            ", _KIND, _STATE, _MESSAGE, _ACTION, _SINCE and as "
+                                                            "JSON on stdin; stopped after 30 s.",
+                                                       show_default=False)] = None,
     report: Annotated[bool, typer.Option("--report", help="Keep report.html current: rebuilt in the background "
                                                           "whenever the UPN verdicts change.")] = False,
     report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Folder for report.html (default: the "
@@ -267,14 +283,17 @@ def run(
     Per account, presence, the Agent list + directory, the domains and the write-back run as loops of their own;
     presence never waits for the others. SIGINT/SIGTERM: every loop finishes its current writes, exit 0.
 
-    Example: presence-sync run --config config.xml --interval 5 --out ./out
+    Alerts also go to <Alerts Webhook="https://..."/> (see the README's Monitoring section).
+
+    Example: presence-sync run --config config.xml --interval 5 --out ./out --metrics-port 9464
     """
     try:
         if log_format not in (None, "text", "json"):
             raise UsageError(f"--log-format must be text or json, not {log_format!r}")
         settings, _ = _settings(config, verbose, state_dir=state_dir, out_dir=out_dir, interval=interval,
                                 once=once or None, dry_run=dry_run or None, log_format=log_format,
-                                account_filter=account, roster_csv=roster, ca_bundle=ca_bundle)
+                                account_filter=account, roster_csv=roster, ca_bundle=ca_bundle,
+                                metrics_port=metrics_port, metrics_host=metrics_host, on_needs_human=on_needs_human)
         _preflight(settings)
         from .job import run_job
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from .config import load_settings
 from .job import run_job
 from .models import ValidationRow
+from .observe.server import free_port
 from .secrets import KeyStore
 from .validate import print_validation_summary
 
@@ -124,8 +125,11 @@ def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: 
                       "faster for the demo", highlight=False)
         config = write_demo_config(info, KeyStore(state_dir), tenant.tls.ca_cert, workdir / "config.xml")
         console.print(f"config: {config}", highlight=False)
-        settings, _ = load_settings(config, {"state_dir": state_dir, "out_dir": out_dir, "interval": interval},
-                                    env={})
+        metrics_port = free_port()  # the metrics, while the demo runs
+        console.print(f"metrics while the job runs: http://127.0.0.1:{metrics_port}/metrics (and /healthz, /readyz)",
+                      highlight=False)
+        settings, _ = load_settings(config, {"state_dir": state_dir, "out_dir": out_dir, "interval": interval,
+                                             "metrics_port": metrics_port}, env={})
         report = asyncio.run(run_job(settings, max_cycles=cycles))
         written = _agent_list_sample(tenant, info["tenants"][0]["name"])
     outputs = report.outputs

@@ -5,6 +5,8 @@
 - Retries: only transient failures (429, 5xx, timeouts, resets) are retried, honouring a fractional
   ``Retry-After`` and falling back to jittered exponential backoff (tenacity).
 - Budgets: a rolling-window limiter that never lets more than N requests start in any window.
+- Observation: every HTTP answer (Graph, SharePoint, token endpoint) is reported to ``note_response``, which
+  hands it to the request hook of the current context (the job's metrics), labelled with the current account.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +36,10 @@ __all__ = [
     "Pacer",
     "RequestBudget",
     "TrustConfig",
+    "CURRENT_ACCOUNT",
+    "REQUEST_HOOK",
     "is_transient",
+    "note_response",
     "parse_retry_after",
     "retrying",
     "sanitize_url",
@@ -42,6 +48,19 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 USER_AGENT = "NONISV|presence-sync|presence-sync/0.1"
+
+# Set by the job when metrics are on: (account, url, status) for every HTTP answer; status 0 = no answer.
+# Context variables reach every task and worker thread (asyncio.to_thread) started under them.
+REQUEST_HOOK: ContextVar[Callable[[str, str, int], None] | None] = ContextVar("presence_sync_request_hook",
+                                                                              default=None)
+CURRENT_ACCOUNT: ContextVar[str] = ContextVar("presence_sync_account", default="")
+
+
+def note_response(url: str | httpx.URL, status: int, account: str | None = None) -> None:
+    """Report one HTTP answer to the request hook, if any (a context-variable lookup when there is none)."""
+    hook = REQUEST_HOOK.get()
+    if hook is not None:
+        hook(account or CURRENT_ACCOUNT.get(), str(url), status)
 
 
 @dataclass(frozen=True)
@@ -149,11 +168,14 @@ def retrying(attempts: int = 6, deadline: float | None = None,
 
 
 class Pacer(Protocol):
-    """What a request waits on before it starts, and what a 429's Retry-After holds back."""
+    """What a request waits on before it starts, and what a 429's Retry-After holds back. ``acquire`` returns a
+    ticket that goes back to ``settle`` with the outcome: throttled (True), answered (False) or no answer (None)."""
 
-    async def acquire(self) -> None: ...
+    async def acquire(self) -> Any: ...
 
     def pause(self, seconds: float) -> None: ...
+
+    def settle(self, ticket: Any, throttled: bool | None) -> None: ...
 
 
 class RequestBudget:
@@ -180,11 +202,13 @@ class RequestBudget:
         self._last_429 = -math.inf
         self._lock = asyncio.Lock()
         self.waited = 0.0  # seconds callers spent waiting, all told
+        self.retry_after = 0.0  # seconds of Retry-After pauses, all told (overlapping pauses counted once)
         self.reason = ""
 
     def pause(self, seconds: float) -> None:
         """A 429 with Retry-After: nobody starts before it has elapsed, and the pace drops."""
         now = self._clock()
+        self.retry_after += max(0.0, now + seconds - max(self._paused_until, now))
         self._paused_until = max(self._paused_until, now + seconds)
         if now - self._last_429 > seconds:  # one back-off per wave of 429s, not per throttled request
             self.pace = max(1, int(self.pace * 0.8))
@@ -196,6 +220,9 @@ class RequestBudget:
         if self.pace < self._ceiling and now - self._last_429 >= self.window:
             self.pace = min(self._ceiling, self.pace + max(1, self._ceiling // 10))
             self._last_429 = now - self.window / 2  # the next step up comes half a window later
+
+    def settle(self, ticket: Any, throttled: bool | None) -> None:
+        """Nothing to do: the pace already reacts to 429s through ``pause``."""
 
     async def acquire(self) -> None:
         async with self._lock:

@@ -14,12 +14,13 @@ import httpx
 
 from .config import AccountConfig, Settings
 from .errors import ConfigError, NeedsHumanError, TransientAuthError, UsageError
-from .http import RequestBudget, TrustConfig
+from .http import RequestBudget, TrustConfig, note_response
 from .lock import state_lock
 from .loops import Cadence
 from .loops.roster import DirectoryProgress
 from .memory import tune_allocator
 from .models import CycleResult
+from .observe.watch import observing
 from .outputs.folder import Outputs
 from .quota import ResourceUnitBudget
 from .runtime import AccountRuntime, RuntimeOptions
@@ -61,12 +62,13 @@ def runtime_options(settings: Settings, progress: DirectoryProgress | None = Non
 
 def sync_http_client(trust: TrustConfig) -> httpx.Client:
     """The synchronous client msal talks through (trusting the same CAs as everything else)."""
-    return httpx.Client(verify=trust.ssl_context(), timeout=httpx.Timeout(30.0, connect=10.0), trust_env=False)
+    return httpx.Client(verify=trust.ssl_context(), timeout=httpx.Timeout(30.0, connect=10.0), trust_env=False,
+                        event_hooks={"response": [lambda r: note_response(r.request.url, r.status_code)]})
 
 
 def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store: Store,
-                   sync_http: httpx.Client, progress: DirectoryProgress | None = None
-                   ) -> tuple[list[AccountRuntime], list[str]]:
+                   sync_http: httpx.Client, progress: DirectoryProgress | None = None,
+                   errors: dict[str, str] | None = None) -> tuple[list[AccountRuntime], list[str]]:
     """One runtime per account; accounts whose setup fails are reported, the others still run."""
     opts = runtime_options(settings, progress)
     cipher = KeyStore.for_paths(settings.state_dir, settings.key_file)
@@ -80,11 +82,14 @@ def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store:
         except (NeedsHumanError, TransientAuthError) as exc:
             log.error("%s", exc)
             failed.append(acc.id)
+            if errors is not None:
+                errors[acc.id] = str(exc)
     return runtimes, failed
 
 
 @asynccontextmanager
-async def account_runtimes(settings: Settings, progress: DirectoryProgress | None = None
+async def account_runtimes(settings: Settings, progress: DirectoryProgress | None = None,
+                           errors: dict[str, str] | None = None
                            ) -> AsyncIterator[tuple[list[AccountRuntime], list[str]]]:
     """Check the accounts, open the store and the token client, build one runtime per active account; close
     everything afterwards. Yields the runtimes and the ids of accounts whose setup needs a human."""
@@ -101,7 +106,7 @@ async def account_runtimes(settings: Settings, progress: DirectoryProgress | Non
     runtimes: list[AccountRuntime] = []
     try:
         runtimes, setup_failed = await asyncio.to_thread(build_runtimes, settings, accounts, store, sync_http,
-                                                         progress)
+                                                         progress, errors)
         yield runtimes, setup_failed
     finally:
         for rt in runtimes:
@@ -120,8 +125,9 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
     ``on_validation`` is called (from a worker thread) after validation.csv was rewritten; it must not block."""
     tune_allocator()
     outputs = Outputs(settings.out_dir, on_validation=on_validation)  # e.g. run --report's refresh
+    setup_errors: dict[str, str] = {}
     with state_lock(settings.state_dir):  # one run per state directory (exit 2 for a second one)
-        async with account_runtimes(settings, progress) as (runtimes, setup_failed):
+        async with account_runtimes(settings, progress, setup_errors) as (runtimes, setup_failed):
             sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once,
                               max_cycles=max_cycles, on_cycle=on_cycle)
             if on_start is not None:
@@ -129,7 +135,8 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
             if run_for is not None:
                 asyncio.get_running_loop().call_later(run_for, sched.request_stop)
             sched.needs_human.update(setup_failed)
-            code = await _run_with_signals(sched, install_signals)
+            async with observing(settings, sched, setup_errors):  # metrics, health, alerts (when asked for)
+                code = await _run_with_signals(sched, install_signals)
     return JobReport(code, sched.cycles, outputs)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,70 @@ def tier(licences: int) -> int:
     return next(per_minute for upto, per_minute in _BANDS if licences <= upto)
 
 
+class RetryAfterGate:
+    """Retry-After for every SharePoint request of one app and tenant, from any thread or task.
+
+    While a Retry-After runs nothing is sent. When it has passed, one request goes first (the probe) and the
+    others hold until it is answered: several callers waiting out the same Retry-After would otherwise all
+    come back in the same millisecond, and every one after the first would be early in the service's eyes.
+    An answer that is not a 429/503 ends the recovery; another throttled answer starts a new pause.
+    """
+
+    HOLD = 0.05  # seconds between looks while the probe is out
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._paused_until = 0.0
+        self._recovering = False
+        self._probe_out = False
+
+    def paused_for(self) -> float:
+        """Seconds left of the pause; a short hold while a probe is out; 0 when requests may go."""
+        with self._lock:
+            left = self._paused_until - self._clock()
+            if left > 0:
+                return left
+            return self.HOLD if self._recovering and self._probe_out else 0.0
+
+    def pause(self, seconds: float) -> None:
+        """A 429 or 503 with Retry-After: nothing starts before it has passed; pauses only ever extend."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+            self._recovering = True
+
+    def start(self) -> tuple[float, bool]:
+        """(seconds to hold, 0 to go now; whether this request is the probe that ends a recovery)."""
+        with self._lock:
+            left = self._paused_until - self._clock()
+            if left > 0:
+                return left, False
+            if not self._recovering:
+                return 0.0, False
+            if self._probe_out:
+                return self.HOLD, False
+            self._probe_out = True
+            return 0.0, True
+
+    def settle(self, probe: bool, throttled: bool | None) -> None:
+        """A request ended: ``throttled`` True (429/503), False (any other answer) or None (no answer)."""
+        with self._lock:
+            if probe:
+                self._probe_out = False
+                if throttled is False:
+                    self._recovering = False
+
+    async def acquire(self) -> bool:
+        """Wait until this request may go; True when it is the probe (pass it to ``settle``)."""
+        while True:
+            wait, probe = self.start()
+            if wait <= 0:
+                return probe
+            await self._sleep(wait + 0.001)
+
+
 class ResourceUnitBudget:
     """At most ``headroom * per_minute`` RUs started in any rolling 60 s window, shared by all tasks.
 
@@ -57,7 +122,7 @@ class ResourceUnitBudget:
         self._sleep = sleep
         self._spent: deque[tuple[float, int]] = deque()  # (start time, units), oldest first
         self._used = 0
-        self._paused_until = 0.0
+        self.gate = RetryAfterGate(clock, sleep)  # the Retry-After every SharePoint request of the app waits on
         self._lock = asyncio.Lock()
 
     def _expire(self, now: float) -> None:
@@ -68,26 +133,21 @@ class ResourceUnitBudget:
         """How many RUs could start now without waiting (0 while paused)."""
         now = self._clock() if now is None else now
         self._expire(now)
-        if now < self._paused_until:
+        if self.gate.paused_for() > 0:
             return 0
         return max(0, self.capacity - self._used)
 
     def pause(self, seconds: float) -> None:
         """Hold every acquire for ``seconds`` (a 429's or 503's Retry-After); pauses only ever extend."""
-        self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+        self.gate.pause(seconds)
 
     def paused_for(self) -> float:
         """Seconds left of the current pause (0 when not paused); safe to call from any thread."""
-        return max(0.0, self._paused_until - self._clock())
-
-    async def unpaused(self) -> None:
-        """Wait out the pause, spending nothing (for requests the RU figures leave out, such as reads)."""
-        while (left := self.paused_for()) > 0:
-            await self._sleep(left + 0.001)
+        return self.gate.paused_for()
 
     def _wait_for(self, units: int, now: float) -> float:
         """Seconds until ``units`` fit: the pause, and enough of the oldest starts leaving the window."""
-        wait = self._paused_until - now
+        wait = self.gate.paused_for()
         excess = self._used + units - self.capacity
         if excess > 0:
             freed = 0
@@ -116,16 +176,3 @@ class ResourceUnitBudget:
                     return
                 await self._sleep(wait + 0.001)
 
-
-class RetryAfterGate:
-    """A ``ResourceUnitBudget`` seen as a pacer for requests it does not charge (reads, lookups): they wait out
-    its pause, and a 429 they get pauses it for every caller of the app and tenant, writes included."""
-
-    def __init__(self, budget: ResourceUnitBudget) -> None:
-        self.budget = budget
-
-    async def acquire(self) -> None:
-        await self.budget.unpaused()
-
-    def pause(self, seconds: float) -> None:
-        self.budget.pause(seconds)

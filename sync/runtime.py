@@ -21,7 +21,7 @@ from .http import RequestBudget, TrustConfig, new_async_client
 from .loops import AccountLoops, Cadence, RosterSource
 from .loops.roster import DirectoryProgress
 from .models import AgentRow, WriteResult
-from .quota import ResourceUnitBudget, RetryAfterGate
+from .quota import ResourceUnitBudget
 from .store import Store
 
 __all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions", "require_roster_column", "roster_csv_columns"]
@@ -154,7 +154,7 @@ class AccountRuntime:
         if acc.auth == "secret":
             # SharePoint REST refuses app-only tokens minted from a secret: use Graph's list route. Its reads wait
             # out a Retry-After any SharePoint request of this app and tenant got, and a 429 they get holds writes.
-            graph.budgets["sites"] = RetryAfterGate(ru)
+            graph.budgets["sites"] = ru.gate
             return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column, ru=ru)
         from .sharepoint import SharePointRoster  # office365 costs ~30 MB: only delegated accounts load it
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from .errors import EXIT_NEEDS_HUMAN, EXIT_OK, EXIT_PARTIAL, NeedsHumanError, SyncError
+from .http import CURRENT_ACCOUNT
 from .loops import AccountLoops, cycle_line
 from .models import CycleResult
 from .outputs.folder import Outputs
@@ -50,6 +51,7 @@ class Scheduler:
         self.needs_human: set[str] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._gc_frozen = False
+        self.observer: Any = None  # sync.observe.Monitor when metrics or alerts are on: told what happens
 
     @property
     def cycles(self) -> int:
@@ -66,11 +68,15 @@ class Scheduler:
             self.failed_accounts.add(rt.account_id)
         if self.on_cycle is not None:
             self.on_cycle(self.cycles, [result])
+        if self.observer is not None:
+            self.observer.cycle_done(rt.account_id, result)
 
     def _loops(self, rt: AccountRuntime) -> AccountLoops:
         loops = rt.loops()
         presence = loops.attach(self.outputs)
         presence.on_cycle = lambda r: self._cycle_done(rt, r)
+        if self.observer is not None:
+            self.observer.loops_started(rt.account_id, loops)
         return loops
 
     # --- --once ------------------------------------------------------------------------------------------------
@@ -125,20 +131,27 @@ class Scheduler:
 
     async def _guard(self, rt: AccountRuntime, body: Callable[[AccountRuntime], Coroutine[Any, Any, None]]) -> None:
         """Run one account; map its failure to the exit code without touching the other accounts."""
+        CURRENT_ACCOUNT.set(rt.account_id)  # labels this account's HTTP requests in the metrics
         try:
             await body(rt)
         except NeedsHumanError as exc:
             if rt.account_id not in self.needs_human:
                 log.error("%s", exc)
             self.needs_human.add(rt.account_id)
+            if self.observer is not None:
+                self.observer.needs_human(rt.account_id, str(exc))
             if rt.account.auth == "device":
                 rt.auth.forget_login()  # the next check starts a device login and logs its code
         except (SyncError, OSError) as exc:
             log.error("account %s: cycle failed: %s", rt.account_id, exc)
             self.failed_accounts.add(rt.account_id)
+            if self.observer is not None:
+                self.observer.account_failed(rt.account_id, str(exc))
         except Exception:  # a defect, not a user mistake: say so loudly, keep the other accounts running
             log.exception("account %s: stopped by an unexpected error (please report it)", rt.account_id)
             self.failed_accounts.add(rt.account_id)
+            if self.observer is not None:
+                self.observer.account_failed(rt.account_id, "an unexpected error (see the log)")
         else:
             if not self.once:
                 self.needs_human.discard(rt.account_id)
@@ -154,6 +167,8 @@ class Scheduler:
             except NeedsHumanError as exc:
                 log.error("%s", exc)
             self.needs_human.add(rt.account_id)
+            if self.observer is not None:
+                self.observer.login_needed(rt.account_id)
 
     def _start_ready(self) -> None:
         for rt in self.runtimes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +28,9 @@ from office365.sharepoint.lists.list import List
 
 from .errors import GraphError, PermanentGraphError, TransientGraphError
 from .graph.lists import parse_item_id
-from .http import TRANSIENT_STATUS, parse_retry_after, retrying
+from .http import TRANSIENT_STATUS, note_response, parse_retry_after, retrying
 from .models import AgentRow, WriteResult
-from .quota import RU_ITEM_UPDATE, ResourceUnitBudget
+from .quota import RU_ITEM_UPDATE, ResourceUnitBudget, RetryAfterGate
 
 __all__ = ["SharePointRoster"]
 
@@ -50,40 +49,38 @@ class _Held(requests.RequestException):
 
 
 class _RetryAfterSession(requests.Session):
-    """Every request of the account's SharePoint calls, office365's own (form digest, paging) included: none is
-    sent while a Retry-After is running (it fails fast with ``_Held`` instead, so no worker thread sleeps), and
-    a 429 or 503 with Retry-After starts one for all of them."""
+    """Every request of the account's SharePoint calls, office365's own (form digest, paging) included, passes the
+    app and tenant's Retry-After gate: none is sent while a Retry-After runs or while the probe after one is out
+    (it fails fast with ``_Held`` instead, so no worker thread sleeps), and a 429 or 503 with Retry-After starts
+    a pause for all of them."""
 
-    def __init__(self, paused_for: Callable[[], float], pause: Callable[[float], None]) -> None:
+    def __init__(self, gate: RetryAfterGate) -> None:
         super().__init__()
-        self.paused_for = paused_for
-        self.pause = pause
+        self.gate = gate
+        # One request at a time: a second one started beside a request that is about to be throttled would
+        # reach SharePoint after that 429, i.e. early. The roster read and the write-back are each a sequence of
+        # requests already; they now take turns request by request.
+        self._one = threading.Lock()
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        left = self.paused_for()
-        if left > 0:
-            raise _Held(left)
-        response = super().send(request, **kwargs)
-        if response.status_code in (429, 503):
-            ra = parse_retry_after(response.headers.get("Retry-After"))
-            if ra:
-                self.pause(ra)
+        with self._one:
+            return self._send_one(request, **kwargs)
+
+    def _send_one(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        wait, probe = self.gate.start()
+        if wait > 0:
+            raise _Held(wait)
+        throttled: bool | None = None
+        try:
+            response = super().send(request, **kwargs)
+            throttled = response.status_code in (429, 503)
+            if throttled:
+                ra = parse_retry_after(response.headers.get("Retry-After"))
+                if ra:
+                    self.gate.pause(ra)
+        finally:
+            self.gate.settle(probe, throttled)
         return response
-
-
-class _LocalPause:
-    """The pause when no RU budget is shared (a roster used on its own)."""
-
-    def __init__(self) -> None:
-        self._until = 0.0
-        self._lock = threading.Lock()
-
-    def paused_for(self) -> float:
-        return max(0.0, self._until - time.monotonic())
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._until = max(self._until, time.monotonic() + seconds)
 
 
 def _translate(exc: Exception, what: str) -> Exception:
@@ -119,10 +116,8 @@ class SharePointRoster:
         # One session for every operation: connections are reused across cycles, and its response hook counts
         # requests exactly (contextinfo included). trust_env off: no proxy from the environment; the CA bundle
         # is passed per request, so REQUESTS_CA_BUNDLE cannot override it.
-        pauses: ResourceUnitBudget | _LocalPause = self.ru if self.ru is not None else _LocalPause()
-        self._paused_for = pauses.paused_for
-        self._pause = pauses.pause
-        self._session = _RetryAfterSession(pauses.paused_for, pauses.pause)
+        self._gate = self.ru.gate if self.ru is not None else RetryAfterGate()
+        self._session = _RetryAfterSession(self._gate)
         self._session.trust_env = False
         self._session.hooks["response"].append(self._count)
 
@@ -131,6 +126,7 @@ class SharePointRoster:
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.requests_made += 1
+        note_response(response.url, response.status_code)
 
     def _ctx(self) -> ClientContext:
         return ClientContext(self.site_url).with_access_token(lambda: dict(self.token())).with_transport(
@@ -154,7 +150,7 @@ class SharePointRoster:
         raise AssertionError("unreachable")
 
     async def _unpaused(self) -> None:
-        while (left := self._paused_for()) > 0:
+        while (left := self._gate.paused_for()) > 0:
             await asyncio.sleep(left + 0.001)
 
     def _read_sync(self) -> list[tuple[int, Any, str | None, dict[str, Any]]]:
@@ -172,6 +168,15 @@ class SharePointRoster:
         rows = await self._run("read of the Agent list", self._read_sync)
         return sorted((AgentRow(i, None if raw is None else str(raw), etag) for i, raw, etag, _ in rows),
                       key=lambda r: r.item_id)
+
+    async def upload(self, library: str, folder: str, name: str, data: bytes, content_type: str) -> None:
+        """Put one file into a document library of the site (replacing it), folders created as needed."""
+        def put() -> None:
+            ctx = self._ctx()
+            target = ctx.web.ensure_folder_path(f"{library}/{folder}" if folder else library)
+            target.upload_file(name, data).execute_query()
+
+        await self._run(f"upload of {name} to {library}/{folder}", put)
 
     def _prepare_write(self) -> tuple[ClientContext, List, str]:
         """A context, the Agent list and its entity type name (so updates need no per-item type lookup)."""
@@ -241,7 +246,7 @@ class SharePointRoster:
             result.merge(part)
             if part.throttled:
                 if part.retry_after:
-                    self._pause(part.retry_after)
+                    self._gate.pause(part.retry_after)
                 _not_sent(result, items[n + BATCH_MAX:], TransientGraphError(
                     "SharePoint throttled the previous batch", retry_after=part.retry_after))
                 break
@@ -258,7 +263,7 @@ class SharePointRoster:
             if invalidate is not None:
                 invalidate()  # a revoked token stays in MSAL's cache until it expires
         if isinstance(translated, TransientGraphError) and translated.retry_after:
-            self._pause(translated.retry_after)
+            self._gate.pause(translated.retry_after)
         return translated
 
 

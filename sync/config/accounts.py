@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from ..errors import ConfigProblem, SecretError
 from ..secrets import TEXT_PREFIX, KeyStore
-from .settings import NATIONAL_CLOUDS, AccountConfig, Secret, env_name
+from .settings import NATIONAL_CLOUDS, AccountConfig, ReportsTarget, Secret, env_name, webhook_problem
 from .xmldoc import Problems, SourceSection, XmlDocument, XmlNode
+
+_BAD_PATH_CHARS = frozenset('"*:<>?\\|#%')  # not allowed in SharePoint file and folder names
 
 __all__ = ["build_accounts", "forbidden_characters", "is_guid"]
 
@@ -132,6 +135,7 @@ class _AccountReader:
             p.warn(self.line("GraphUrl"), "Account/@GraphUrl",
                    f"Microsoft Graph presence is not available in the {cloud.name} cloud.")
         site_url, list_title, upn_column = self.agent_list()
+        expires, webhook, reports = self.secret_expires(), self.alerts_webhook(), self.reports()
         if not acc_id:
             return None
         auth = "secret" if secret is not None else "password" if username else "device"
@@ -139,7 +143,52 @@ class _AccountReader:
             id=acc_id, client_id=client_id, tenant_id=tenant_id, auth=auth, secret=secret,
             username=username or None, password=password if username else None,
             authority_host=authority or "", graph_url=graph or "", site_url=site_url, list_title=list_title,
-            upn_column=upn_column, enabled=enabled_raw != "false", source_file=p.file, source_line=node.line)
+            upn_column=upn_column, enabled=enabled_raw != "false", secret_expires=expires, alerts_webhook=webhook,
+            reports=reports, source_file=p.file, source_line=node.line)
+
+    def secret_expires(self) -> date | None:
+        """Account/@ClientSecretExpires: the day the client secret expires (YYYY-MM-DD)."""
+        raw = self.attr("ClientSecretExpires")
+        if not raw:
+            return None
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+        except ValueError:
+            self.p.error(self.line("ClientSecretExpires"), "Account/@ClientSecretExpires", f"{raw!r} is not a date.",
+                         "Write it as YYYY-MM-DD (the Expires column on the app registration's Certificates & "
+                         "secrets page), or remove it.")
+            return None
+
+    def alerts_webhook(self) -> str | None:
+        """Account/Alerts/@Webhook: where this account's alerts go."""
+        node = next((c for c in self.node.children if c.tag == "Alerts"), None)
+        value = node.attrib.get("Webhook", "").strip() if node is not None else ""
+        if node is None or not value:
+            return None
+        why = webhook_problem(value)
+        if why:
+            self.p.error(self.doc.attr_line(node, "Webhook"), "Alerts/@Webhook", why,
+                         "Use the https URL of the webhook (e.g. a Teams incoming webhook).")
+            return None
+        return value
+
+    def reports(self) -> ReportsTarget | None:
+        """Account/Reports: a document library (and folder in it) for validation.csv and report.html."""
+        node = next((c for c in self.node.children if c.tag == "Reports"), None)
+        if node is None:
+            return None
+        out = ReportsTarget()
+        for attr, default in (("Library", out.library), ("Folder", out.folder)):
+            value = node.attrib.get(attr, default).strip().strip("/")
+            bad = next((ch for ch in value if ch in _BAD_PATH_CHARS or ord(ch) < 32), None)
+            if not value or bad is not None or ".." in value.split("/"):
+                what = "is empty" if not value else f"holds {bad!r}" if bad else "holds '..'"
+                self.p.error(self.doc.attr_line(node, attr), f"Reports/@{attr}", f"{value!r} {what}.",
+                             f"Write the {attr.lower()} as SharePoint shows it (default {default!r}); these are "
+                             "not allowed: " + " ".join(sorted(_BAD_PATH_CHARS)) + " and '..'.")
+                return None
+        return ReportsTarget(node.attrib.get("Library", out.library).strip().strip("/"),
+                             node.attrib.get("Folder", out.folder).strip().strip("/"))
 
     def check_auth(self, secret: Secret | None, username: str | None, password: Secret | None,
                    env_password: tuple[str, Secret] | None) -> None:

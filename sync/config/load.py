@@ -5,7 +5,9 @@ Precedence, highest first: command-line flags (``overrides``) > environment > ``
 real environment. Names read from the environment / ``.env``:
 
 - ``PRESENCE_SYNC_CONFIG`` (config.xml path), ``PRESENCE_SYNC_STATE_DIR``, ``PRESENCE_SYNC_OUT``,
-  ``PRESENCE_SYNC_INTERVAL``, ``PRESENCE_SYNC_CA_BUNDLE``, ``PRESENCE_SYNC_LOG_FORMAT``, ``PRESENCE_SYNC_KEY_FILE``;
+  ``PRESENCE_SYNC_INTERVAL``, ``PRESENCE_SYNC_CA_BUNDLE``, ``PRESENCE_SYNC_LOG_FORMAT``, ``PRESENCE_SYNC_KEY_FILE``,
+  ``PRESENCE_SYNC_METRICS_PORT``, ``PRESENCE_SYNC_METRICS_HOST``, ``PRESENCE_SYNC_ALERTS_WEBHOOK``,
+  ``PRESENCE_SYNC_ON_NEEDS_HUMAN``;
 - for development, plain secrets per account: ``PRESENCE_SYNC_SECRET__<ID>`` (client secret) and
   ``PRESENCE_SYNC_PASSWORD__<ID>`` (password of the Username), ``<ID>`` being the Account Id upper-cased with every
   character outside A-Z and 0-9 replaced by ``_`` (``contoso.com`` -> ``CONTOSO_COM``). They win over the
@@ -39,6 +41,7 @@ from .settings import (
     Settings,
     WriteBackColumns,
     default_state_dir,
+    webhook_problem,
 )
 from .xmldoc import Problems, SourceSection, XmlDocument, XmlNode, find_source, parse_xml
 
@@ -58,6 +61,10 @@ _SCALARS: dict[str, tuple[str | None, tuple[str, str] | None, str]] = {
     "writeback_quota": (None, ("WriteBack", "ResourceUnitsPerMinute"), "count"),
     "presence_budget_requests": (None, ("PresenceBudget", "Requests"), "count"),
     "presence_budget_window": (None, ("PresenceBudget", "Window"), "seconds"),
+    "metrics_port": ("PRESENCE_SYNC_METRICS_PORT", ("MsGraphPresenceSource", "MetricsPort"), "port"),
+    "metrics_host": ("PRESENCE_SYNC_METRICS_HOST", ("MsGraphPresenceSource", "MetricsHost"), "text"),
+    "alerts_webhook": ("PRESENCE_SYNC_ALERTS_WEBHOOK", ("Alerts", "Webhook"), "webhook"),
+    "on_needs_human": ("PRESENCE_SYNC_ON_NEEDS_HUMAN", None, "text"),
 }
 MAX_CONFIG_BYTES = 1024 * 1024  # config.xml larger than this is refused before parsing
 
@@ -78,6 +85,14 @@ def _convert(kind: str, raw: object, base: Path | None) -> tuple[object, str]:
     if kind == "column":
         value = str(raw).strip()
         return (value, "") if value else (None, "a column name cannot be empty.")
+    if kind in ("text", "webhook"):
+        value = str(raw).strip()
+        why = "cannot be empty." if not value else webhook_problem(value) if kind == "webhook" else ""
+        return (None, why) if why else (value, "")
+    if kind == "port":
+        port = str(raw).strip()
+        ok = port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
+        return (int(port), "") if ok else (None, f"{raw!r} is not a TCP port (1-65535).")
     if kind == "log_format":
         value = str(raw).strip().lower()
         return (value, "") if value in ("text", "json") else (None, f"{raw!r} is not text or json.")

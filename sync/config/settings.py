@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from ..errors import ConfigProblem
@@ -19,12 +20,14 @@ __all__ = [
     "DEFAULT_GRAPH_URL",
     "NATIONAL_CLOUDS",
     "AccountConfig",
+    "ReportsTarget",
     "Cloud",
     "Secret",
     "Settings",
     "WriteBackColumns",
     "default_state_dir",
     "env_name",
+    "webhook_problem",
 ]
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -98,6 +101,9 @@ class AccountConfig:
     list_title: str = "Agents"
     upn_column: str = "UPN"
     enabled: bool = True
+    secret_expires: date | None = None  # Account/@ClientSecretExpires: alerts 14 days ahead, metric
+    alerts_webhook: str | None = None  # Account/Alerts/@Webhook (wins over the source-wide one)
+    reports: ReportsTarget | None = None  # Account/Reports: validation.csv and report.html into a library
     source_file: str = field(default="", compare=False)
     source_line: int | None = field(default=None, compare=False)
 
@@ -121,6 +127,14 @@ class AccountConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportsTarget:
+    """Where an account's validation.csv and report.html go: a document library of the Agent list's site."""
+
+    library: str = "Shared Documents"  # its URL name (or its title, e.g. "Documents")
+    folder: str = "presence-sync"  # inside the library; created when missing
+
+
+@dataclass(frozen=True, slots=True)
 class WriteBackColumns:
     """Agent list columns the presence is written back to (internal names)."""
 
@@ -136,6 +150,18 @@ def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
     base = env.get("XDG_STATE_HOME", "").strip()
     home = Path(env["HOME"]) if env.get("HOME") else Path.home()
     return (Path(base).expanduser() if base else home / ".local" / "state") / "presence-sync"
+
+
+def webhook_problem(url: str) -> str:
+    """Why ``url`` cannot take alerts ("" when it can): https, or plain http to this machine only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme == "https" and parts.hostname:
+        return ""
+    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return ""
+    return f"{url!r} is not an https URL (plain http is accepted only for 127.0.0.1 / localhost)."
 
 
 def env_name(account_id: str) -> str:
@@ -168,6 +194,10 @@ class Settings:
     writeback_columns: WriteBackColumns = WriteBackColumns()
     source_enabled: bool = True
     accounts: tuple[AccountConfig, ...] = ()
+    metrics_port: int | None = None  # run --metrics-port / MsGraphPresenceSource/@MetricsPort: off when None
+    metrics_host: str = "127.0.0.1"
+    alerts_webhook: str | None = None  # MsGraphPresenceSource/Alerts/@Webhook: every account's, unless its own
+    on_needs_human: str | None = None  # run --on-needs-human CMD (split like a shell would, never run by one)
 
     @property
     def active_accounts(self) -> tuple[AccountConfig, ...]:

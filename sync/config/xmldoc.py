@@ -25,18 +25,21 @@ __all__ = ["KNOWN", "Problems", "SourceSection", "XmlNode", "find_source", "pars
 # Attributes and child elements we understand, per element of our subtree. Anything else is a warning.
 KNOWN: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "MsGraphPresenceSource": (
-        frozenset({"enabled", "Interval", "DomainsRefresh", "OutDir", "CaBundle", "LogFormat"}),
-        frozenset({"Accounts", "WriteBack", "PresenceBudget"}),
+        frozenset({"enabled", "Interval", "DomainsRefresh", "OutDir", "CaBundle", "LogFormat", "MetricsPort",
+                   "MetricsHost"}),
+        frozenset({"Accounts", "WriteBack", "PresenceBudget", "Alerts"}),
     ),
     "Accounts": (frozenset(), frozenset({"Account"})),
     "Account": (
         frozenset({"Id", "ClientId", "TenantId", "EncryptedSecret", "Username", "EncryptedPassword",
-                   "AuthorityHost", "GraphUrl", "Enabled"}),
-        frozenset({"AgentList"}),
+                   "AuthorityHost", "GraphUrl", "Enabled", "ClientSecretExpires"}),
+        frozenset({"AgentList", "Alerts", "Reports"}),
     ),
     "AgentList": (frozenset({"SiteUrl", "List", "UpnColumn"}), frozenset()),
     "WriteBack": (frozenset({"Interval", "ResourceUnitsPerMinute", "Availability", "Activity", "PresenceUpdated", "UpnStatus"}), frozenset()),
     "PresenceBudget": (frozenset({"Requests", "Window"}), frozenset()),
+    "Alerts": (frozenset({"Webhook"}), frozenset()),
+    "Reports": (frozenset({"Library", "Folder"}), frozenset()),
 }
 
 
@@ -222,6 +225,6 @@ def find_source(doc: XmlDocument, problems: Problems) -> SourceSection | None:
             if child.tag in KNOWN:
                 check_known(doc, child, problems)
     for child in node.children:
-        if child.tag in ("WriteBack", "PresenceBudget"):
+        if child.tag in ("WriteBack", "PresenceBudget", "Alerts"):
             check_known(doc, child, problems)
     return SourceSection(node, enabled, accounts)

@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from ..errors import PermanentGraphError, TransientGraphError
-from ..http import Pacer, parse_retry_after, retrying, sanitize_url
+from ..http import Pacer, note_response, parse_retry_after, retrying, sanitize_url
 
 __all__ = ["Counters", "GraphClient", "TokenSource"]
 
@@ -64,16 +64,30 @@ class GraphClient:
         return path if path.startswith("https://") else self.root + "/" + path.lstrip("/")
 
     async def send(self, method: str, path: str, *, body: Any = None, bucket: str = "directory",
-                   headers: dict[str, str] | None = None, lane: int = 0) -> httpx.Response:
-        """One HTTP attempt; 2xx returned, everything else raised as a GraphError."""
+                   headers: dict[str, str] | None = None, lane: int = 0, raw: bytes | None = None) -> httpx.Response:
+        """One HTTP attempt; 2xx returned, everything else raised as a GraphError. ``body`` goes as JSON,
+        ``raw`` as it is (give its Content-Type in ``headers``)."""
         budget = self.budgets.get(bucket)
-        if budget is not None:
-            await budget.acquire()
+        ticket = await budget.acquire() if budget is not None else None
+        throttled: bool | None = None
+        try:
+            resp = await self._send(method, path, body, bucket, headers, lane, raw)
+            throttled = resp.status_code in (429, 503)
+        finally:
+            if budget is not None:
+                budget.settle(ticket, throttled)
+        if resp.status_code < 300:
+            return resp
+        await self._raise_for(resp, method, self.url(path), bucket)
+        raise AssertionError("unreachable")
+
+    async def _send(self, method: str, path: str, body: Any, bucket: str, headers: dict[str, str] | None,
+                    lane: int, raw: bytes | None = None) -> httpx.Response:
         url = self.url(path)
         hdrs = {"Authorization": "Bearer " + await self.token(False)}
         if headers:
             hdrs.update(headers)
-        content = None
+        content = raw
         if body is not None:
             content = orjson.dumps(body)
             hdrs["Content-Type"] = "application/json"
@@ -83,15 +97,14 @@ class GraphClient:
             http = self.lanes[lane % len(self.lanes)] if self.lanes else self.http
             resp = await http.request(method, url, content=content, headers=hdrs)
         except httpx.TransportError as exc:
+            note_response(url, 0, self.account_id)
             raise TransientGraphError(f"{method} {sanitize_url(url)} failed: {type(exc).__name__}",
                                       retry_after=None) from exc
+        note_response(url, resp.status_code, self.account_id)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s -> %s in %.0f ms (request-id %s)", method, sanitize_url(url), resp.status_code,
                       (time.perf_counter() - t0) * 1000, resp.headers.get("request-id", "-"))
-        if resp.status_code < 300:
-            return resp
-        await self._raise_for(resp, method, url, bucket)
-        raise AssertionError("unreachable")
+        return resp
 
     async def _raise_for(self, resp: httpx.Response, method: str, url: str, bucket: str) -> None:
         code, message, rid = _error_detail(resp)

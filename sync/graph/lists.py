@@ -13,10 +13,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import PermanentGraphError, RosterError, TransientGraphError
-from ..http import TRANSIENT_STATUS, parse_retry_after
+from ..http import TRANSIENT_STATUS, parse_retry_after, retrying
 from ..models import AgentRow, WriteResult
 from ..quota import RU_ITEM_UPDATE, ResourceUnitBudget
 from .client import GraphClient
@@ -38,6 +38,7 @@ class GraphListRoster:
     concurrency: int = 4  # $batches in flight at once (each still waits for its RUs)
     _site_id: str | None = None
     _list_id: str | None = None
+    _drives: dict[str, str] | None = None  # document library name or URL name (lower case) -> drive id
 
     async def _ids(self) -> tuple[str, str]:
         if self._site_id is None or self._list_id is None:
@@ -65,6 +66,31 @@ class GraphListRoster:
                                      item.get("eTag")))
         rows.sort(key=lambda r: r.item_id)
         return rows
+
+    async def upload(self, library: str, folder: str, name: str, data: bytes, content_type: str) -> None:
+        """Put one file into a document library of the Agent list's site (replacing it), folders created as
+        needed: Graph's simple upload (files up to 250 MB) into the drive whose name or URL is ``library``."""
+        site_id, _ = await self._ids()
+        if self._drives is None:
+            page = await self.client.call("GET", f"sites/{site_id}/drives?$select=id,name,webUrl", bucket="sites")
+            self._drives = {}
+            for d in page.get("value", []):
+                url_name = unquote(str(d.get("webUrl", "")).rstrip("/").rsplit("/", 1)[-1])
+                for key in (str(d.get("name", "")), url_name):
+                    self._drives.setdefault(key.lower(), str(d["id"]))
+        drive = self._drives.get(library.lower())
+        if drive is None:
+            raise PermanentGraphError(
+                f"the site {self.site_url} has no document library '{library}' (it has: "
+                f"{', '.join(sorted(self._drives)) or 'none'}); fix Reports/@Library", status=404, code="itemNotFound",
+                request_id="")
+        if self.ru is not None:
+            await self.ru.acquire(RU_ITEM_UPDATE)
+        path = "/".join(quote(part) for part in (*folder.split("/"), name) if part)
+        async for attempt in retrying(self.client.attempts):
+            with attempt:
+                await self.client.send("PUT", f"drives/{drive}/root:/{path}:/content", raw=data, bucket="sites",
+                                       headers={"Content-Type": content_type})
 
     async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult:
         """PATCH each item's fields, 20 per ``$batch``, up to ``concurrency`` batches in flight; each batch is sent

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -60,10 +60,13 @@ class AccountState:
     presence_running: bool = False  # a presence loop ticks on its own (not a --once pass)
 
     failures: list[str] = field(default_factory=list)  # what went wrong in the slow loops (exit code 1)
+    on_failure: Callable[[str], None] | None = None  # told of each failure (the job's monitor)
 
     def note_failure(self, what: str) -> None:
         log.error("account %s: %s", self.account_id, what)
         self.failures = [*self.failures[-99:], what]
+        if self.on_failure is not None:
+            self.on_failure(what)
 
     def publish_targets(self, targets: Targets) -> None:
         self.targets = targets

@@ -78,6 +78,7 @@ class WriteBackLoop:
         self.parallel = parallel
         self.lags: deque[float] = deque(maxlen=100_000)  # seconds from a presence change to its write
         self.total_written = 0
+        self.last_round: WriteRound | None = None  # what the last round left (the backlog metric)
         self._since = datetime.now(UTC)  # lags are measured for changes seen from here on (not the first fill)
 
     @property
@@ -165,6 +166,7 @@ class WriteBackLoop:
         result.left = len(todo)
         result.seconds = time.monotonic() - t0
         self.total_written += result.written
+        self.last_round = result
         self._log(result)
         return result
 
