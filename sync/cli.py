@@ -201,36 +201,11 @@ class _DirectoryBar:
         log.info("account %s: directory read: %d users in %.1f s", account_id, users, seconds)
 
 
-class _StepBar:
-    """Export and report progress as a bar on a terminal (plain log lines otherwise: reporting.progress)."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), console=err, transient=True)
-        self._task: Any = None
-        self._what = ""
-        self._started = 0
-
-    def begin(self, what: str, total: int) -> None:
-        self._what, self._started = what, 0
-        self._bar.start()
-        self._task = self._bar.add_task(what, total=total)
-
-    def step(self, description: str) -> None:  # called as a step starts: the ones before it are done
-        self._bar.update(self._task, completed=self._started, description=f"{self._what}: {description}")
-        self._started += 1
-
-    def done(self, summary: str) -> None:
-        self._bar.stop()
-        log.info("%s", summary)
-
-
 def _steps() -> Any:
-    from .reporting.progress import LogSteps
+    """Export and report progress: a bar on a terminal, plain log lines otherwise."""
+    from .reporting.progress import BarSteps, LogSteps
 
-    return _StepBar() if err.is_terminal and not _JSON_LOGS[0] else LogSteps()
+    return BarSteps(err) if err.is_terminal and not _JSON_LOGS[0] else LogSteps()
 
 
 @app.command()
@@ -298,7 +273,10 @@ def run(
         from .job import run_job
 
         bar = _DirectoryBar() if err.is_terminal and settings.log_format == "text" else None
-        refresher = _refresher(settings, report_dir, report_every) if report or report_dir else None
+        from .reporting.refresh import ReportRefresher
+
+        refresher = (ReportRefresher.for_run(settings, report_dir, report_every) if report or report_dir
+                     else None)
         try:
             result = asyncio.run(run_job(settings, progress=bar,
                                          on_validation=refresher.notify if refresher else None))
@@ -308,16 +286,6 @@ def run(
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     raise typer.Exit(result.exit_code)
-
-
-def _refresher(settings: Settings, report_dir: Path | None, every: float = 30.0) -> Any:
-    from .reporting import Scope
-    from .reporting.refresh import ReportRefresher
-
-    folder = report_dir or settings.out_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    scope = Scope(accounts=settings.account_filter or None)
-    return ReportRefresher(settings.state_dir / "presence-sync.sqlite", folder, scope, every).start()
 
 
 @app.command()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["NO_PROGRESS", "LogSteps", "Steps"]
+__all__ = ["NO_PROGRESS", "BarSteps", "LogSteps", "Steps"]
 
 log = logging.getLogger("sync.progress")
 
@@ -55,4 +55,30 @@ class LogSteps:
             log.info("%s: step %d/%d: %s", self._what, self._done, self._total, description)
 
     def done(self, summary: str) -> None:
+        log.info("%s", summary)
+
+
+class BarSteps:
+    """A rich progress bar on ``console`` (a terminal), removed when done; the summary goes to the log."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), console=console, transient=True)
+        self._task: Any = None
+        self._what = ""
+        self._started = 0
+
+    def begin(self, what: str, total: int) -> None:
+        self._what, self._started = what, 0
+        self._bar.start()
+        self._task = self._bar.add_task(what, total=total)
+
+    def step(self, description: str) -> None:  # called as a step starts: the ones before it are done
+        self._bar.update(self._task, completed=self._started, description=f"{self._what}: {description}")
+        self._started += 1
+
+    def done(self, summary: str) -> None:
+        self._bar.stop()
         log.info("%s", summary)

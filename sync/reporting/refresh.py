@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..config import Settings
 from . import REPORT_NAME
 from .data import Scope
 
@@ -33,6 +34,14 @@ class ReportRefresher:
         self._stop = threading.Event()
         self._last = float("-inf")
         self._thread = threading.Thread(target=self._run, name="report", daemon=True)
+
+    @classmethod
+    def for_run(cls, settings: Settings, report_dir: Path | None, every: float) -> ReportRefresher:
+        """The refresher of `run --report`: report.html in --report-dir (default --out), started."""
+        folder = report_dir or settings.out_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        scope = Scope(accounts=settings.account_filter or None)
+        return cls(settings.state_dir / "presence-sync.sqlite", folder, scope, every).start()
 
     def start(self) -> ReportRefresher:
         self._thread.start()
