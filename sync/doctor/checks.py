@@ -21,7 +21,6 @@ from ..settings import AccountConfig
 from .lists import ListChecks
 from .probe import Answer, Caller, is_tls_error, tls_fix
 from .rules import (
-    CHECKS,
     FAIL,
     OK,
     SKIPPED,
@@ -153,8 +152,7 @@ class AccountChecks:
             else:
                 self.site_token = str(res["access_token"])
         assert self.graph is not None
-        self.lists = ListChecks(acc, self.graph, self.site_token, self.columns, self.missing, self.needs,
-                                self.consent_url)
+        self.lists = ListChecks(acc, self.graph, self.site_token, self.columns)
         return Row("credential", OK, f"signed in with {_HOW[acc.auth]}: token for {' and '.join(got)}")
 
     def _credential_failed(self, what: str, res: dict[str, Any]) -> Row:
@@ -233,15 +231,17 @@ class AccountChecks:
         uid = str(value[0]["id"]) if value else str(uuid.uuid4())
         return self.graph.call("POST", "communications/getPresencesByUserId", body={"ids": [uid]})
 
-    def _needs_skip(self, key: str) -> Row | None:
-        if key in self.missing:
-            need = self._need(key)
-            return Row(TITLE_KEY[key], SKIPPED, f"skipped: needs {need.name} (see the permissions row)")
-        return None
+    def _needs_skip(self, row: str, key: str) -> Row | None:
+        """A skipped row when the token lacks ``key`` (reading the list: named as write when that misses too)."""
+        if key not in self.missing:
+            return None
+        if key == "list_read" and "list_write" in self.missing:
+            key = "list_write"
+        return Row(row, SKIPPED, f"skipped: needs {self._need(key).name} (see the permissions row)")
 
     # --- 4. domains ---------------------------------------------------------------------------------------
     def domains(self) -> Row:
-        skip = self._needs_skip("domains")
+        skip = self._needs_skip("domains", "domains")
         if skip:
             return skip
         answer = self.probe("domains")
@@ -274,9 +274,9 @@ class AccountChecks:
 
     # --- 5-7. the Agent list --------------------------------------------------------------------------------
     def agent_list(self) -> Row:
-        skip = self._needs_skip("list_read")
+        skip = self._needs_skip("agent_list", "list_read")
         if skip:
-            return Row("agent_list", SKIPPED, skip.detail)
+            return skip
         assert self.lists is not None
         row = self.lists.agent_list(self.probe("list_read"))
         return self.graph_failed("agent_list", "list_read", self.lists.failed) if row is None else row
@@ -290,15 +290,15 @@ class AccountChecks:
     def writeback(self) -> Row:
         if self.lists is None or not self.lists.found:
             return Row("writeback", SKIPPED, "skipped: site and list not found")
-        if "list_write" in self.missing:
-            return Row("writeback", SKIPPED, f"skipped: needs {self._need('list_write').name} (see the "
-                                             "permissions row)")
+        skip = self._needs_skip("writeback", "list_write")
+        if skip:
+            return skip
         row = self.lists.writeback()
         return self.graph_failed("writeback", "list_write", self.lists.failed) if row is None else row
 
     # --- 8. presence ----------------------------------------------------------------------------------------
     def presence(self) -> Row:
-        skip = self._needs_skip("presence")
+        skip = self._needs_skip("presence", "presence")
         if skip:
             return skip
         answer = self.probe("presence")
@@ -308,8 +308,3 @@ class AccountChecks:
         first = value[0] if value and isinstance(value[0], dict) else {}
         seen = f"{first.get('availability', '?')}/{first.get('activity', '?')}" if first else "no item"
         return Row("presence", OK, f"getPresencesByUserId for 1 id answered in {self.presence_ms:.0f} ms: {seen}")
-
-
-TITLE_KEY = {"presence": "presence", "users": "permissions", "domains": "domains", "list_read": "agent_list",
-             "list_write": "writeback"}
-assert {k for k, _ in CHECKS} >= set(TITLE_KEY.values())

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 from ..settings import AccountConfig, WriteBackColumns
 from .probe import Answer, Caller
-from .rules import FAIL, OK, WARN, Need, Row
+from .rules import FAIL, OK, WARN, Row
 
 __all__ = ["ListChecks"]
 
@@ -28,8 +28,7 @@ _ATTRS = {"availability": "Availability", "activity": "Activity", "presence_upda
 class ListChecks:
     """The Agent list through Graph's list route (and, for delegated accounts, SharePoint REST as the job reads it)."""
 
-    def __init__(self, acc: AccountConfig, graph: Caller, site_token: str | None, columns: WriteBackColumns,
-                 missing: set[str], needs: list[Need], consent_url: str) -> None:
+    def __init__(self, acc: AccountConfig, graph: Caller, site_token: str | None, columns: WriteBackColumns) -> None:
         self.acc = acc
         self.graph = graph
         self.site_token = site_token

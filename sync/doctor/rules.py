@@ -197,8 +197,8 @@ def budget_row(b: Budget) -> Row:
     need = calls_per_tick * b.presence_window / b.interval
     pace = max(1, int(b.presence_limit * (1 - 1 / 30)))  # the job paces a little under the limit
     window = f"{b.presence_window:g} s"
-    who = (f"{b.shared_agents} agents of {b.shared_accounts} accounts on this app and tenant"
-           if b.shared_accounts > 1 else f"{b.agents} agents")
+    who = (f"{b.shared_agents:,} agents of {b.shared_accounts} accounts on this app and tenant"
+           if b.shared_accounts > 1 else f"{b.agents:,} agents")
     presence = (f"presence: {who} need {need:,.0f} calls per {window} at --interval {b.interval:g} "
                 f"(limit {b.presence_limit:,}, the job paces at {pace:,})")
     pages = math.ceil(b.shared_agents / 999) if b.shared_agents else 0

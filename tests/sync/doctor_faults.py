@@ -1,0 +1,99 @@
+"""Set-ups for the ``doctor`` tests: a healthy account, and one helper per fault the doctor must name.
+
+Each helper returns the accounts to configure, an edit of the config text, and what the doctor must name. Faults
+come from the fixture tenants (an app with fewer permissions, an app without admin consent) or from a config that
+names a column the Agent list lacks; a fault made by the local tenant's control API instead only changes the body
+of its helper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import e2e_support as sup
+
+NO_PRESENCE_APP = "11111111-2222-4333-8444-555555555557"  # fixture app: User.Read.All, Domain.Read.All only
+NO_PRESENCE_SECRET = "contoso-limited-secret"
+
+
+@dataclass
+class Setup:
+    accounts: list[sup.Account]
+    edit: Callable[[str], str] = field(default=lambda xml: xml)
+    names: str = ""  # what the failing row must name
+
+    def write(self, tmp: Path, info: dict[str, Any], ca_file: Path) -> tuple[Path, Path]:
+        """(config.xml, state dir) for this set-up."""
+        state = tmp / "state"
+        config = sup.write_config(tmp / "config.xml", self.accounts, info, ca_file, state)
+        config.write_text(self.edit(config.read_text(encoding="utf-8")), encoding="utf-8")
+        sup.ARTIFACTS.add_dir(state)
+        return config, state
+
+
+def contoso_app() -> sup.Account:
+    return sup.Account("contoso", "contoso", sup.CONTOSO_APP, secret=sup.CONTOSO_APP_SECRET)
+
+
+def fabrikam_password() -> sup.Account:
+    return sup.Account("fabrikam", "fabrikam", sup.FABRIKAM_PUBLIC_APP, username=sup.FABRIKAM_SVC[0],
+                       password=sup.FABRIKAM_SVC[1])
+
+
+def healthy() -> Setup:
+    return Setup([contoso_app(), fabrikam_password()])
+
+
+def wrong_secret() -> Setup:
+    return Setup([sup.Account("contoso", "contoso", sup.CONTOSO_APP, secret="not-the-secret-value")],
+                 names="encrypt-secret")
+
+
+def expired_secret() -> Setup:
+    return Setup([sup.Account("contoso", "contoso", sup.CONTOSO_EXPIRED_APP, secret=sup.CONTOSO_EXPIRED_SECRET)],
+                 names="expired")
+
+
+def consent_withdrawn() -> Setup:
+    """A delegated account whose app has no admin consent (AADSTS65001)."""
+    return Setup([sup.Account("contoso", "contoso", sup.CONTOSO_UNCONSENTED_APP, username=sup.CONTOSO_SVC[0],
+                              password=sup.CONTOSO_SVC[1])],
+                 names=f"adminconsent?client_id={sup.CONTOSO_UNCONSENTED_APP}")
+
+
+def permissions_missing() -> Setup:
+    """An application account whose app lacks Presence.Read.All and every Sites permission."""
+    return Setup([sup.Account("contoso", "contoso", NO_PRESENCE_APP, secret=NO_PRESENCE_SECRET)],
+                 names="missing application permissions Presence.Read.All, Sites.ReadWrite.All")
+
+
+def writeback_column_removed(column: str = "Availability") -> Setup:
+    """The Agent list lacks the column write-back puts availability in."""
+    missing = f"{column}Gone"
+    return Setup([contoso_app()], edit=lambda xml: xml.replace(
+        "<Accounts>", f'<WriteBack {column}="{missing}"/>\n    <Accounts>'), names=missing)
+
+
+def upn_column_removed() -> Setup:
+    """The Agent list lacks the UPN column the account names."""
+    return Setup([contoso_app()], edit=lambda xml: xml.replace('UpnColumn="UPN"', 'UpnColumn="Email"'),
+                 names="Email")
+
+
+def device_without_login() -> Setup:
+    return Setup([sup.Account("contoso-dc", "contoso", sup.CONTOSO_PUBLIC_APP)],
+                 names="presence-sync login --account contoso-dc")
+
+
+def untrusted_ca() -> Setup:
+    """No CaBundle: the local tenant's certificate is not trusted (the caller also clears the CA variables)."""
+    return Setup([contoso_app()], edit=lambda xml: _drop_ca(xml), names="--ca-bundle")
+
+
+def _drop_ca(xml: str) -> str:
+    start = xml.index(" CaBundle=")
+    end = xml.index('"', xml.index('"', start) + 1) + 1
+    return xml[:start] + xml[end:]

@@ -1,0 +1,162 @@
+"""``presence-sync doctor`` end to end against the local tenant: healthy accounts, and each fault named with its
+fix (wrong or expired secret, consent missing, permissions missing, a write-back or UPN column missing, no
+login, an untrusted CA), bad configuration, beside a running job's lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import doctor_faults as faults
+import e2e_support as sup
+import pytest
+
+from sync.config import load_settings
+from sync.doctor import AccountReport, Row, exit_code, run_doctor
+from sync.emulator.server import EmulatorServer
+from sync.lock import state_lock
+
+
+def doctor(setup: faults.Setup, tmp: Path, info: dict[str, Any], ca_file: Path) -> list[AccountReport]:
+    config, state = setup.write(tmp, info, ca_file)
+    settings, _ = load_settings(config, {"state_dir": state}, env={}, dotenv_path=tmp / "no.env")
+    return run_doctor(settings)
+
+
+def values(emulator: EmulatorServer, tenant: str) -> dict[int, dict[str, Any]]:
+    """Every item's non-empty values (an empty column reads the same as one never set)."""
+    return {i: {k: v for k, v in f.items() if v is not None} for i, f in sup.list_fields(emulator, tenant).items()}
+
+
+def rows(report: AccountReport) -> dict[str, Row]:
+    return {r.check: r for r in report.rows}
+
+
+def statuses(report: AccountReport) -> dict[str, str]:
+    return {r.check: r.status for r in report.rows}
+
+
+def test_healthy_accounts_pass_every_check_and_print_no_secret(
+        tmp_path: Path, tenant_info: dict[str, Any], emulator: EmulatorServer, ctl: Any) -> None:
+    config, state = faults.healthy().write(tmp_path, tenant_info, emulator.tls.ca_cert)
+    before = values(emulator, "contoso")
+    proc = sup.run_cli(["doctor", "--config", str(config), "--state-dir", str(state), "--json"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["exit_code"] == 0
+    assert [a["account"] for a in doc["accounts"]] == ["contoso", "fabrikam"]
+    for acc in doc["accounts"]:
+        assert [c["check"] for c in acc["checks"]] == ["reachable", "credential", "permissions", "domains",
+                                                      "agent_list", "upn_column", "writeback", "presence", "budget"]
+        assert {c["check"]: c["status"] for c in acc["checks"]} == {c["check"]: "ok" for c in acc["checks"]}
+    contoso = {c["check"]: c["detail"] for c in doc["accounts"][0]["checks"]}
+    assert "128 item(s)" in contoso["upn_column"] and "6 calls per 30 s" in contoso["budget"]
+    assert values(emulator, "contoso") == before  # the write probe left every value as it was
+    # Only the token caches were added to the state directory.
+    added = {p.relative_to(state).parts[0] for p in state.rglob("*")} - {"secret.key"}
+    assert added <= {"tokens"}
+    assert not sup.leaks(sup.known_secrets(tenant_info, emulator), [], [proc.stdout, proc.stderr])
+
+
+def test_wrong_secret_fails_the_credential_row_with_the_fix(
+        tmp_path: Path, tenant_info: dict[str, Any], emulator: EmulatorServer) -> None:
+    setup = faults.wrong_secret()
+    config, state = setup.write(tmp_path, tenant_info, emulator.tls.ca_cert)
+    proc = sup.run_cli(["doctor", "--config", str(config), "--state-dir", str(state)], cwd=tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    fail = next(i for i, ln in enumerate(lines) if ln.strip().startswith("FAIL"))
+    assert "credential works" in lines[fail] and "AADSTS7000215" in lines[fail]
+    assert "fix:" in lines[fail + 1] and setup.names in lines[fail + 1]
+    assert sum(ln.strip().startswith("skipped") for ln in lines) == 7
+    assert "not-the-secret-value" not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("make", "row"), [
+    (faults.expired_secret, "credential"),
+    (faults.consent_withdrawn, "credential"),
+    (faults.device_without_login, "credential"),
+])
+def test_credential_faults_name_their_fix(make: Any, row: str, tmp_path: Path, tenant_info: dict[str, Any],
+                                          ca_file: Path) -> None:
+    setup = make()
+    [report] = doctor(setup, tmp_path, tenant_info, ca_file)
+    got = rows(report)
+    assert got[row].status == "fail" and setup.names in got[row].fix, got[row]
+    assert statuses(report)["reachable"] == "ok"
+    assert exit_code([report]) == 3
+
+
+def test_missing_permissions_are_named_and_their_checks_skipped(
+        tmp_path: Path, tenant_info: dict[str, Any], ca_file: Path) -> None:
+    setup = faults.permissions_missing()
+    [report] = doctor(setup, tmp_path, tenant_info, ca_file)
+    got = rows(report)
+    assert got["permissions"].status == "fail"
+    assert setup.names in got["permissions"].fix and "admin consent" in got["permissions"].fix
+    assert statuses(report) == {"reachable": "ok", "credential": "ok", "permissions": "fail", "domains": "ok",
+                                "agent_list": "skipped", "upn_column": "skipped", "writeback": "skipped",
+                                "presence": "skipped", "budget": "skipped"}
+    assert "Presence.Read.All" in got["presence"].detail
+
+
+def test_missing_writeback_column_is_named_with_how_to_create_it(
+        tmp_path: Path, tenant_info: dict[str, Any], emulator: EmulatorServer, ca_file: Path, ctl: Any) -> None:
+    setup = faults.writeback_column_removed("Availability")
+    before = values(emulator, "contoso")
+    [report] = doctor(setup, tmp_path, tenant_info, ca_file)
+    got = rows(report)
+    assert got["writeback"].status == "fail", got["writeback"]
+    assert setup.names in got["writeback"].detail
+    assert f"create '{setup.names}'" in got["writeback"].fix and "Single line of text" in got["writeback"].fix
+    assert "WriteBack/@Availability" in got["writeback"].fix
+    for name in ("Activity", "PresenceUpdated", "UpnStatus"):  # the columns that exist are not named
+        assert name not in got["writeback"].detail
+    assert [k for k, v in statuses(report).items() if v != "ok"] == ["writeback"]
+    assert values(emulator, "contoso") == before
+
+
+def test_missing_upn_column_is_named(tmp_path: Path, tenant_info: dict[str, Any], ca_file: Path) -> None:
+    setup = faults.upn_column_removed()
+    [report] = doctor(setup, tmp_path, tenant_info, ca_file)
+    got = rows(report)
+    assert got["upn_column"].status == "fail"
+    assert repr(setup.names) in got["upn_column"].detail and "'UPN'" not in got["upn_column"].detail.split("(")[0]
+    assert "UPN" in got["upn_column"].detail.split("(")[1]  # the columns it does have are listed
+    assert "AgentList/@UpnColumn" in got["upn_column"].fix
+
+
+def test_untrusted_ca_names_the_ca_bundle_option(tmp_path: Path, tenant_info: dict[str, Any], ca_file: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
+    setup = faults.untrusted_ca()
+    [report] = doctor(setup, tmp_path, tenant_info, ca_file)
+    got = rows(report)
+    assert got["reachable"].status == "fail" and "TLS" in got["reachable"].detail
+    assert setup.names in got["reachable"].fix and "REQUESTS_CA_BUNDLE" in got["reachable"].fix
+    assert {r.status for r in report.rows[1:]} == {"skipped"}
+
+
+def test_bad_configuration_exits_2_without_a_traceback(
+        tmp_path: Path, tenant_info: dict[str, Any], ca_file: Path) -> None:
+    config, state = faults.healthy().write(tmp_path, tenant_info, ca_file)
+    proc = sup.run_cli(["doctor", "--config", str(config), "--state-dir", str(state), "--account", "nope"],
+                       cwd=tmp_path)
+    assert proc.returncode == 2 and "no Account with Id 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+    broken = tmp_path / "broken.xml"
+    broken.write_text(config.read_text(encoding="utf-8").replace('ClientId="', 'ClientId="x'), encoding="utf-8")
+    proc = sup.run_cli(["doctor", "--config", str(broken), "--state-dir", str(state)], cwd=tmp_path)
+    assert proc.returncode == 2 and "ClientId" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_runs_beside_a_job_holding_the_state_lock(tmp_path: Path, tenant_info: dict[str, Any], ca_file: Path) -> None:
+    setup = faults.Setup([faults.contoso_app()])
+    config, state = setup.write(tmp_path, tenant_info, ca_file)
+    with state_lock(state):
+        proc = sup.run_cli(["doctor", "--config", str(config), "--state-dir", str(state), "--account", "contoso"],
+                           cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "all checks passed" in proc.stdout
