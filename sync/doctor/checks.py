@@ -76,7 +76,7 @@ class AccountChecks:
         stop = ""
         for key, step in steps:
             if stop:
-                report.rows.append(Row(key, SKIPPED, f"skipped: {stop} failed"))
+                report.rows.append(Row(key, SKIPPED, f"skipped: '{stop}' failed"))
                 continue
             row = step()
             report.rows.append(row)

@@ -178,7 +178,7 @@ class ListChecks:
         if not absent:
             self.failed = answer
             return None
-        return self._columns_failed(names, absent, [], answer.describe())
+        return self._columns_failed(names, absent, [], f"a write probe got HTTP 400: {answer.message}")
 
     def _write_back_unchanged(self, columns: list[str]) -> Answer:
         """PATCH the first item's fields with the values they hold now, only if it is still the version read."""

@@ -57,6 +57,12 @@ def expired_secret() -> Setup:
                  names="expired")
 
 
+def app_not_in_tenant() -> Setup:
+    """contoso's app named for the fabrikam tenant (AADSTS700016)."""
+    return Setup([sup.Account("fabrikam", "fabrikam", sup.CONTOSO_APP, secret=sup.CONTOSO_APP_SECRET)],
+                 names="check ClientId and TenantId")
+
+
 def consent_withdrawn() -> Setup:
     """A delegated account whose app has no admin consent (AADSTS65001)."""
     return Setup([sup.Account("contoso", "contoso", sup.CONTOSO_UNCONSENTED_APP, username=sup.CONTOSO_SVC[0],

@@ -76,6 +76,7 @@ def test_wrong_secret_fails_the_credential_row_with_the_fix(
 
 @pytest.mark.parametrize(("make", "row"), [
     (faults.expired_secret, "credential"),
+    (faults.app_not_in_tenant, "credential"),
     (faults.consent_withdrawn, "credential"),
     (faults.device_without_login, "credential"),
 ])
