@@ -140,7 +140,7 @@ class AccountChecks:
         got = []
         for what, scope in scopes:
             try:
-                res = auth.try_acquire(scope)
+                res = auth.try_acquire(scope, force=True)  # not a cached token: the credential, now
             except TransientAuthError as exc:
                 return Row("credential", FAIL, exc.message, "the token endpoint did not answer: try again; if it "
                                                             "persists check the network path to AuthorityHost")

@@ -5,6 +5,9 @@ login, an untrusted CA), bad configuration, beside a running job's lock."""
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from sync.config import load_settings
 from sync.doctor import AccountReport, Row, exit_code, run_doctor
 from sync.emulator.server import EmulatorServer
 from sync.lock import state_lock
+from sync.login import login_account
 
 
 def doctor(setup: faults.Setup, tmp: Path, info: dict[str, Any], ca_file: Path) -> list[AccountReport]:
@@ -161,3 +165,32 @@ def test_runs_beside_a_job_holding_the_state_lock(tmp_path: Path, tenant_info: d
                            cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all checks passed" in proc.stdout
+
+
+def test_device_account_after_login_then_with_its_login_revoked(
+        tmp_path: Path, tenant_info: dict[str, Any], ca_file: Path, ctl: Any, limits: Any) -> None:
+    limits({"device_code_interval": 1})
+    setup = faults.device_without_login()
+    config, state = setup.write(tmp_path, tenant_info, ca_file)
+    settings, _ = load_settings(config, {"state_dir": state}, env={}, dotenv_path=tmp_path / "no.env")
+    shown: list[str] = []
+    login = threading.Thread(target=login_account, args=(settings, "contoso-dc", shown.append), daemon=True)
+    login.start()
+    deadline = time.monotonic() + 30
+    while not shown and time.monotonic() < deadline:
+        time.sleep(0.05)
+    code = re.search(r"enter the code (?P<code>[A-Z0-9-]+)", " ".join(shown))
+    assert code, shown
+    assert ctl.post("/_emulator/devicecode/approve",
+                    json={"user_code": code["code"], "upn": sup.CONTOSO_SVC[0]}).status_code == 200
+    login.join(30)
+    assert not login.is_alive()
+
+    [report] = run_doctor(settings)
+    assert {r.status for r in report.rows} == {"ok"}, report.rows
+
+    assert ctl.post("/_emulator/tokens/revoke", json={"client_id": sup.CONTOSO_PUBLIC_APP}).status_code == 200
+    [report] = run_doctor(settings)
+    got = rows(report)
+    assert got["credential"].status == "fail", got["credential"]
+    assert setup.names in got["credential"].fix

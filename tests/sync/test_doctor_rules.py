@@ -105,3 +105,31 @@ def test_exit_code_is_3_only_when_a_row_failed() -> None:
     bad = AccountReport("b", "t", "secret", [Row("credential", FAIL, "", "fix")])
     assert exit_code([good]) == 0
     assert exit_code([good, bad]) == 3
+
+
+def test_renderings_carry_status_detail_and_fix() -> None:
+    from rich.console import Console
+
+    from sync.doctor import render_json, render_plain, render_tables
+
+    rep = AccountReport("contoso", "t-1", "secret", [
+        Row("reachable", OK, "authority [x] answered"),
+        Row("credential", FAIL, "AADSTS7000215: bad", "run `presence-sync encrypt-secret`"),
+        Row("permissions", "skipped", "skipped: 'credential works' failed")])
+    plain = render_plain([rep]).splitlines()
+    assert plain[0] == "account contoso (tenant t-1, application permissions, client secret)"
+    assert plain[1] == "  ok      authority and Graph reachable: authority [x] answered"
+    assert plain[2] == "  FAIL    credential works: AADSTS7000215: bad"
+    assert plain[3] == "          fix: run `presence-sync encrypt-secret`"
+    assert plain[-1].startswith("1 check(s) failed")
+    console = Console(record=True, width=200, force_terminal=True)
+    render_tables(console, [rep])
+    table = console.export_text()
+    assert "account contoso" in table and "authority [x] answered" in table  # brackets are text, not markup
+    assert "presence-sync encrypt-secret" in table and "skipped" in table
+    doc = json.loads(render_json([rep]))
+    assert doc["exit_code"] == 3
+    assert doc["accounts"][0]["checks"][1] == {"check": "credential", "status": "fail",
+                                               "detail": "AADSTS7000215: bad",
+                                               "fix": "run `presence-sync encrypt-secret`",
+                                               "title": "credential works"}
