@@ -283,13 +283,13 @@ class AccountChecks:
 
     def upn_column(self) -> Row:
         if self.lists is None or not self.lists.found:
-            return Row("upn_column", SKIPPED, "skipped: site and list not found")
+            return Row("upn_column", SKIPPED, "skipped: 'site and list found' did not pass")
         row = self.lists.upn_column()
         return self.graph_failed("upn_column", "list_read", self.lists.failed) if row is None else row
 
     def writeback(self) -> Row:
         if self.lists is None or not self.lists.found:
-            return Row("writeback", SKIPPED, "skipped: site and list not found")
+            return Row("writeback", SKIPPED, "skipped: 'site and list found' did not pass")
         skip = self._needs_skip("writeback", "list_write")
         if skip:
             return skip

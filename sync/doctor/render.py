@@ -48,8 +48,8 @@ def render_tables(console: Console, reports: Sequence[AccountReport]) -> None:
         table = Table(title=_heading(rep), title_justify="left", show_lines=True, expand=True)
         table.add_column("check", no_wrap=True)
         table.add_column("status", no_wrap=True)
-        table.add_column("what was seen", ratio=3)
-        table.add_column("fix", ratio=2)
+        table.add_column("what was seen", ratio=3, overflow="fold")
+        table.add_column("fix", ratio=2, overflow="fold")  # a URL in a fix must stay whole
         for row in rep.rows:
             table.add_row(Text(row.title), Text(row.status, style=_STYLE[row.status]), Text(row.detail),
                           Text(row.fix))
