@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +18,7 @@ import httpx
 
 from ..auth import AADSTS_HINTS, AccountAuth, AuthSettings, Cipher, explain_aadsts
 from ..errors import NeedsHumanError, TransientAuthError
-from ..settings import AccountConfig
+from ..settings import AccountConfig, WriteBackColumns
 from .lists import ListChecks
 from .probe import Answer, Caller, is_tls_error, tls_fix
 from .rules import (
@@ -47,8 +48,8 @@ _HOW = {"secret": "client secret (application permissions)", "password": "userna
 class AccountChecks:
     """Runs rows 1-8 for one account (row 9, the budget, needs every account's agent count: see ``run.py``)."""
 
-    def __init__(self, acc: AccountConfig, state_dir: Any, cipher: Cipher, http: httpx.Client,
-                 writeback: Any) -> None:
+    def __init__(self, acc: AccountConfig, state_dir: Path, cipher: Cipher, http: httpx.Client,
+                 writeback: WriteBackColumns) -> None:
         self.acc = acc
         self.state_dir = state_dir
         self.cipher = cipher
