@@ -63,6 +63,13 @@ def app_not_in_tenant() -> Setup:
                  names="check ClientId and TenantId")
 
 
+def unknown_tenant() -> Setup:
+    """A TenantId that names no tenant (AADSTS90002 from the authority's OpenID metadata)."""
+    return Setup([contoso_app()], edit=lambda xml: xml.replace(sup.CONTOSO_TENANT,
+                                                               "0badc0de-0000-4000-8000-000000000000"),
+                 names="Directory (tenant) ID")
+
+
 def consent_withdrawn() -> Setup:
     """A delegated account whose app has no admin consent (AADSTS65001)."""
     return Setup([sup.Account("contoso", "contoso", sup.CONTOSO_UNCONSENTED_APP, username=sup.CONTOSO_SVC[0],
