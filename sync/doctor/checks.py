@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..auth import AADSTS_HINTS, AccountAuth, AuthSettings, Cipher, explain_aadsts
+from ..config import AccountConfig, WriteBackColumns
 from ..errors import NeedsHumanError, TransientAuthError
-from ..settings import AccountConfig, WriteBackColumns
 from .lists import ListChecks
 from .probe import Answer, Caller, is_tls_error, tls_fix
 from .rules import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..settings import AccountConfig, WriteBackColumns
+from ..config import AccountConfig, WriteBackColumns
 from .probe import Answer, Caller
 from .rules import FAIL, OK, WARN, Row
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..config import Settings
 from ..errors import ConfigError
 from ..http import TrustConfig
 from ..secrets import KeyStore
-from ..settings import Settings
 from .checks import AccountChecks
 from .rules import SKIPPED, AccountReport, Budget, Row, budget_row
 
