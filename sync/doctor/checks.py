@@ -63,6 +63,7 @@ class AccountChecks:
         self.lists: ListChecks | None = None
         self._probes: dict[str, Answer] = {}
         self.presence_ms = 0.0
+        self.token_readable = False  # the token's roles / scp could be read (else Graph's answers decide)
 
     @property
     def agents(self) -> int | None:
@@ -185,6 +186,7 @@ class AccountChecks:
     def permissions(self) -> Row:
         assert self.graph is not None
         claims = token_claims(self.graph.token)
+        self.token_readable = claims is not None
         if claims is not None:
             granted = granted_from_claims(claims)
             missing = missing_permissions(granted, self.needs)
@@ -294,7 +296,7 @@ class AccountChecks:
         skip = self._needs_skip("writeback", "list_write")
         if skip:
             return skip
-        row = self.lists.writeback()
+        row = self.lists.writeback(prove_write=not self.token_readable)
         return self.graph_failed("writeback", "list_write", self.lists.failed) if row is None else row
 
     # --- 8. presence ----------------------------------------------------------------------------------------

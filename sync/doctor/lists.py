@@ -151,27 +151,33 @@ class ListChecks:
         return [k for k in fields if k not in _SYSTEM and not k.startswith("@")]
 
     # --- 7 ----------------------------------------------------------------------------------------------------
-    def writeback(self) -> Row | None:
+    def writeback(self, prove_write: bool) -> Row | None:
+        """The columns from the schema; when the schema is missing, or write access is not known from the token
+        (``prove_write``), one item's current values are written back unchanged."""
         names = {attr: getattr(self.columns, attr) for attr in _ATTRS}
+        cols = ", ".join(names.values())
+        how = "column schema"
         if self.schema is not None:
             absent = [a for a, n in names.items() if n not in self.schema]
             locked = [a for a, n in names.items() if n in self.schema and (
                 self.schema[n].get("readOnly") or self.schema[n].get("calculated") or self.schema[n].get("lookup"))]
             if absent or locked:
-                return self._columns_failed(names, absent, locked, "column schema")
-            return Row("writeback", OK, f"columns {', '.join(names.values())} exist and are writable (column schema)")
+                return self._columns_failed(names, absent, locked, how)
+            if not prove_write:
+                return Row("writeback", OK, f"columns {cols} exist and are writable ({how}; write access from the "
+                                            "token's permissions)")
         if self.first_item is None:
-            return Row("writeback", WARN, "the list has no item, so the write-back columns were not probed",
+            return Row("writeback", WARN, f"the list has no item, so write access to {cols} was not tried",
                        "add the agents to the list and run doctor again")
         answer = self._write_back_unchanged(list(names.values()))
+        probe = f"item {self.first_item}'s current values were written back unchanged"
         if answer.ok:
-            return Row("writeback", OK, f"columns {', '.join(names.values())} exist and are writable: item "
-                                        f"{self.first_item}'s current values were written back unchanged (the "
-                                        "list offers no column schema)")
+            return Row("writeback", OK, f"columns {cols} exist and are writable: {probe}"
+                                        + (f" ({how})" if self.schema is not None else " (no column schema)"))
         if answer.status == 412:
             return Row("writeback", WARN, f"item {self.first_item} changed while it was probed",
                        "run doctor again")
-        if answer.status != 400:
+        if answer.status != 400 or self.schema is not None:
             self.failed = answer
             return None
         absent = [a for a, n in names.items() if self._write_back_unchanged([n]).status == 400]

@@ -1,19 +1,21 @@
 """Set-ups for the ``doctor`` tests: a healthy account, and one helper per fault the doctor must name.
 
 Each helper returns the accounts to configure, an edit of the config text, and what the doctor must name. Faults
-come from the fixture tenants (an app with fewer permissions, an app without admin consent) or from a config that
-names a column the Agent list lacks; a fault made by the local tenant's control API instead only changes the body
-of its helper.
+come from the fixture tenants (an app with fewer permissions, an app without admin consent), from a config that
+names a column the Agent list lacks, or from the local tenant's control API (consent withdrawn, permissions
+replaced, a column removed); those helpers are context managers that put the tenant back afterwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import e2e_support as sup
+import httpx
 
 NO_PRESENCE_APP = "11111111-2222-4333-8444-555555555557"  # fixture app: User.Read.All, Domain.Read.All only
 NO_PRESENCE_SECRET = "contoso-limited-secret"
@@ -110,3 +112,51 @@ def _drop_ca(xml: str) -> str:
     start = xml.index(" CaBundle=")
     end = xml.index('"', xml.index('"', start) + 1) + 1
     return xml[:start] + xml[end:]
+
+
+# --- faults made by the local tenant's control API -----------------------------------------------------------
+
+
+@contextmanager
+def _app_changed(ctl: httpx.Client, change: dict[str, Any]) -> Iterator[None]:
+    """Change contoso's application app registration; its consent and permissions come back afterwards."""
+    key = {"tenant": "contoso", "client_id": sup.CONTOSO_APP}
+    was = ctl.post("/_emulator/apps", json=key)
+    assert was.status_code == 200, was.text
+    assert ctl.post("/_emulator/apps", json={**key, **change}).status_code == 200
+    try:
+        yield
+    finally:
+        ctl.post("/_emulator/apps", json={**key, "admin_consented": was.json()["admin_consented"],
+                                          "permissions": was.json()["permissions"]})
+
+
+@contextmanager
+def app_consent_withdrawn(ctl: httpx.Client) -> Iterator[Setup]:
+    """Admin consent withdrawn from an application app: its tokens carry no permission."""
+    with _app_changed(ctl, {"admin_consented": False}):
+        yield Setup([contoso_app()], names=f"adminconsent?client_id={sup.CONTOSO_APP}")
+
+
+@contextmanager
+def app_without_write(ctl: httpx.Client) -> Iterator[Setup]:
+    """The app may read the Agent list (Sites.Read.All) but not write back to it."""
+    with _app_changed(ctl, {"permissions": ["Presence.Read.All", "User.Read.All", "Domain.Read.All",
+                                            "Sites.Read.All"]}):
+        yield Setup([contoso_app()], names="missing application permission Sites.ReadWrite.All")
+
+
+@contextmanager
+def column_removed(ctl: httpx.Client, emulator: Any, column: str = "Availability") -> Iterator[Setup]:
+    """A write-back column removed from contoso's Agent list; the list's columns and values come back afterwards."""
+    lst = emulator.state.world.resolve_tenant("contoso").site.list_by_title("Agents")
+    columns, types = list(lst.columns), dict(lst.column_types)
+    fields = {i: dict(item.fields) for i, item in lst.items.items()}
+    r = ctl.post("/_emulator/lists/columns", json={"tenant": "contoso", "remove": [column]})
+    assert r.status_code == 200, r.text
+    try:
+        yield Setup([contoso_app()], names=column)
+    finally:
+        lst.columns[:], lst.column_types = columns, types
+        for i, values in fields.items():
+            lst.items[i].fields = values

@@ -131,8 +131,9 @@ def test_missing_upn_column_is_named(tmp_path: Path, tenant_info: dict[str, Any]
     [report] = doctor(setup, tmp_path, tenant_info, ca_file)
     got = rows(report)
     assert got["upn_column"].status == "fail"
-    assert repr(setup.names) in got["upn_column"].detail and "'UPN'" not in got["upn_column"].detail.split("(")[0]
-    assert "UPN" in got["upn_column"].detail.split("(")[1]  # the columns it does have are listed
+    assert repr(setup.names) in got["upn_column"].detail
+    said = f"{got['upn_column'].detail} {got['upn_column'].fix}"
+    assert "UPN" in said.replace(setup.names, "")  # the columns the list does have are listed
     assert "AgentList/@UpnColumn" in got["upn_column"].fix
 
 
@@ -197,3 +198,38 @@ def test_device_account_after_login_then_with_its_login_revoked(
     got = rows(report)
     assert got["credential"].status == "fail", got["credential"]
     assert setup.names in got["credential"].fix
+
+
+def test_consent_withdrawn_from_the_app_names_every_permission_and_the_consent_url(
+        tmp_path: Path, tenant_info: dict[str, Any], ca_file: Path, ctl: Any) -> None:
+    with faults.app_consent_withdrawn(ctl) as setup:
+        [report] = doctor(setup, tmp_path, tenant_info, ca_file)
+    got = rows(report)
+    assert got["credential"].status == "ok"  # client credentials still get a token; Graph refuses it
+    assert got["permissions"].status == "fail" and setup.names in got["permissions"].fix
+    assert "Presence.Read.All, User.Read.All, Domain.Read.All, Sites.ReadWrite.All" in got["permissions"].fix
+    assert {got[k].status for k in ("domains", "agent_list", "upn_column", "writeback", "presence", "budget")} == {
+        "skipped"}
+
+
+def test_an_app_that_may_not_write_is_caught_by_the_write_probe(
+        tmp_path: Path, tenant_info: dict[str, Any], emulator: EmulatorServer, ca_file: Path, ctl: Any) -> None:
+    before = values(emulator, "contoso")
+    with faults.app_without_write(ctl) as setup:
+        [report] = doctor(setup, tmp_path, tenant_info, ca_file)
+    got = rows(report)
+    assert [k for k, v in statuses(report).items() if v != "ok"] == ["writeback"]
+    assert got["writeback"].status == "fail" and "HTTP 403" in got["writeback"].detail
+    assert setup.names in got["writeback"].fix
+    assert values(emulator, "contoso") == before
+
+
+def test_a_removed_writeback_column_is_named(tmp_path: Path, tenant_info: dict[str, Any], emulator: EmulatorServer,
+                                            ca_file: Path, ctl: Any) -> None:
+    with faults.column_removed(ctl, emulator, "Availability") as setup:
+        [report] = doctor(setup, tmp_path, tenant_info, ca_file)
+    got = rows(report)
+    assert got["writeback"].status == "fail"
+    assert f"missing column(s) '{setup.names}'" in got["writeback"].detail
+    assert f"create '{setup.names}'" in got["writeback"].fix and "WriteBack/@Availability" in got["writeback"].fix
+    assert [k for k, v in statuses(report).items() if v != "ok"] == ["writeback"]
