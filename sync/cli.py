@@ -364,37 +364,21 @@ def login(
 
 
 @app.command()
-def doctor(
-    config: ConfigOpt = None,
-    account: AccountOpt = None,
-    ca_bundle: CaOpt = None,
-    state_dir: StateOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON instead of a table.")] = False,
-) -> None:
-    """Check each account before (or beside) a run and say exactly what to fix.
-
-    Per account, one row per check, each ok / warn / fail / skipped: authority and Graph reachable (TLS
-    included); the credential works (AADSTS code -> action); the permissions in the token against what the mode
-    needs; domains readable; site and list found; UPN column found; write-back columns exist and are writable;
-    one presence call answers; budget headroom. Exit 0 when nothing failed, 3 when a person has to act, 2 for a
-    configuration error. Writes nothing but the account's token cache and takes no lock.
+def doctor(config: ConfigOpt = None, account: AccountOpt = None, ca_bundle: CaOpt = None, state_dir: StateOpt = None,
+           json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False) -> None:
+    """Check each account (reachable, credential, permissions, domains, list, columns, presence, budget) and name
+    the fix for what fails. Exit 0 nothing failed, 3 a person has to act, 2 configuration. Takes no lock.
 
     Example: presence-sync doctor --config config.xml --account contoso.com
     """
     try:
         settings, _ = _settings(config, state_dir=state_dir, account_filter=account, ca_bundle=ca_bundle)
-        from .doctor import exit_code, render_json, render_plain, render_tables, run_doctor
+        from .doctor import run_doctor, show
 
         reports = run_doctor(settings)
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None
-    if json_out:
-        out.print(render_json(reports), markup=False, highlight=False, soft_wrap=True)
-    elif out.is_terminal:
-        render_tables(out, reports)
-    else:
-        out.print(render_plain(reports), markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(exit_code(reports))
+    raise typer.Exit(show(out, reports, json_out))
 
 
 def _env() -> dict[str, str]:

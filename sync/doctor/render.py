@@ -11,7 +11,7 @@ from rich.text import Text
 
 from .rules import FAIL, OK, SKIPPED, WARN, AccountReport, exit_code
 
-__all__ = ["render_json", "render_plain", "render_tables"]
+__all__ = ["render_json", "render_plain", "render_tables", "show"]
 
 _MODE = {"secret": "application permissions, client secret", "password": "delegated, username and password",
          "device": "delegated, device-code login"}
@@ -59,3 +59,14 @@ def render_tables(console: Console, reports: Sequence[AccountReport]) -> None:
 
 def render_json(reports: Sequence[AccountReport]) -> str:
     return json.dumps({"exit_code": exit_code(reports), "accounts": [r.to_json() for r in reports]}, indent=2)
+
+
+def show(console: Console, reports: Sequence[AccountReport], as_json: bool) -> int:
+    """JSON, a table per account on a terminal, plain lines otherwise; returns the exit code."""
+    if as_json:
+        console.print(render_json(reports), markup=False, highlight=False, soft_wrap=True)
+    elif console.is_terminal:
+        render_tables(console, reports)
+    else:
+        console.print(render_plain(reports), markup=False, highlight=False, soft_wrap=True)
+    return exit_code(reports)
