@@ -36,7 +36,8 @@ def documented(option: str, text: str) -> bool:
 
 
 def test_the_cli_has_the_commands_of_the_issue() -> None:
-    assert set(COMMANDS) == {"run", "validate", "export", "login", "encrypt-secret", "emulator", "demo", "bench"}
+    assert set(COMMANDS) == {"run", "validate", "export", "login", "encrypt-secret", "emulator", "demo", "bench",
+                             "doctor"}
 
 
 def test_readme_names_every_command() -> None:
