@@ -15,7 +15,6 @@ thousand dictionary lookups per cell that needs it, and nothing for the cells th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Iterator
 
 from sync.models import DirectoryUser
@@ -29,8 +28,8 @@ __all__ = ["Hints", "Ids", "edits", "get_ids", "separator_free", "share"]
 Ids = dict[str, "str | set[str]"]
 
 _SEPARATORS = str.maketrans("", "", "._-'")
-_WORD = re.compile(r"[a-z0-9]+")
-_PARTS = re.compile(r"[._-]")
+# Everything but letters, digits and spaces goes when a display name is split into words.
+_PUNCT = str.maketrans("", "", "".join(chr(c) for c in range(128) if not chr(c).isalnum() and chr(c) != " "))
 # What a local part is made of, for inserted and replaced characters (rarer ones are left out).
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789.-_"
 
@@ -66,13 +65,8 @@ def _name_words(display_name: str) -> list[str]:
     last, comma, first = display_name.partition(",")
     if comma and "," not in first:
         display_name = f"{first} {last}"
-    text = fold(display_name)
-    if not text.isascii():
-        text = strip_marks(text)
-    words: list[str] = []
-    for token in text.split():
-        words.extend(_WORD.findall(token.replace("'", "")))
-    return words
+    text = display_name.lower() if display_name.isascii() else strip_marks(fold(display_name))
+    return [w for w in text.translate(_PUNCT).split() if w]
 
 
 class Hints:
@@ -85,27 +79,31 @@ class Hints:
         self.initials: Ids = {}
 
     @classmethod
-    def build(cls, users: Iterable[DirectoryUser]) -> Hints:
+    def build(cls, users: Iterable[tuple[str, DirectoryUser]]) -> Hints:
+        """From (lower-case UPN, user) pairs whose UPNs passed the syntax rule."""
         hints = cls()
         sep, initials = hints.sep, hints.initials
-        translate = str.translate
-        for user in users:
-            upn = user.upn.lower()
-            local, _, domain = upn.rpartition("@")
-            uid = user.id
+        put_sep, put_initials = sep.setdefault, initials.setdefault
+        for upn, user in users:
+            local, _, domain = upn.partition("@")
             if "#" in local:  # a guest: its local part is an address, not a name
                 continue
+            uid = user.id
             at = "@" + domain
-            _put(sep, translate(local, _SEPARATORS) + at, uid)
-            keys = set()
-            parts = [p for p in _PARTS.split(local) if p]
-            if len(parts) >= 2 and parts[0].isalpha():
-                keys.add(parts[0][0] + parts[-1].replace("'", "") + at)
-            words = _name_words(user.display_name) if user.display_name else []
-            if len(words) >= 2:
-                keys.add(words[0][0] + words[-1] + at)
-            for key in keys:
-                _put(initials, key, uid)
+            key = local.translate(_SEPARATORS) + at
+            if put_sep(key, uid) != uid:
+                share(sep, key, uid)
+            parts = local.replace("_", ".").replace("-", ".").split(".")
+            first, last = parts[0], parts[-1].replace("'", "")
+            own = first[:1] + last + at if len(parts) > 1 and first[:1].isalpha() and last else ""
+            if own and put_initials(own, uid) != uid:
+                share(initials, own, uid)
+            if user.display_name:
+                words = _name_words(user.display_name)
+                if len(words) > 1:
+                    key = words[0][0] + words[-1] + at
+                    if key != own and put_initials(key, uid) != uid:
+                        share(initials, key, uid)
         return hints
 
 

@@ -113,7 +113,7 @@ class DirectoryIndex:
     def hints(self) -> Hints:
         """The suggestion tables (separator-free and initials keys), built once per directory version."""
         if self._hints is None:
-            self._hints = Hints.build(self.by_upn.values())
+            self._hints = Hints.build(self.by_upn.items())
         return self._hints
 
     def __len__(self) -> int:

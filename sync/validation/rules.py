@@ -11,6 +11,7 @@ UPN would not).
 from __future__ import annotations
 
 import operator
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from .text import addresses_in, is_valid_upn, looks_like_name, normalize, strip_
 __all__ = ["Validator", "Verdict", "judge", "resolved_so_far", "summarize", "validate"]
 
 _ORDER = {code: i for i, code in enumerate(CODES)}
+_SEPARATED = re.compile(r"[\s;,<]")  # only a cell with one of these (or two "@") can hold several addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,9 @@ class Verdict:
     detail: str = ""
 
 
-def _sorted(codes: Iterable[str]) -> tuple[str, ...]:
+def _sorted(codes: Sequence[str]) -> tuple[str, ...]:
+    if len(codes) < 2:
+        return tuple(codes)
     return tuple(sorted(codes, key=_ORDER.__getitem__))
 
 
@@ -89,7 +93,7 @@ def judge(raw: str | None, domains: Domains, directory: DirectoryIndex) -> Verdi
     if codes and codes[0] == "EMPTY":
         return Verdict("", codes)
     value = cased.lower()
-    if len(addresses_in(value)) > 1:
+    if (value.count("@") > 1 or _SEPARATED.search(value)) and len(addresses_in(value)) > 1:
         return _multiple(value, codes, domains, directory)
     if looks_like_name(value):
         return _error(codes, "DISPLAY_NAME", guess(directory, directory.display_name(value)))

@@ -23,6 +23,8 @@ _NAME_PUNCT = frozenset(" ,.-'\u2019\u02bc\u2010\u2011")
 _QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u201d": "\u201d", "\u2018": "\u2019",
            "\u00ab": "\u00bb", "\u201e": "\u201c"}
 _ANGLE = re.compile(r"(?s)(.*?)<([^<>]*)>")
+# A cell no text step changes (the common case): checked first, so a clean roster costs one match per cell.
+_PLAIN = re.compile(r"[A-Za-z0-9'.\-_!#^~]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")
 _ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 # An address-like token: something, "@", something, with none of the characters that separate addresses.
 _ADDRESS = re.compile(r"[^\s;,<>\"'()\[\]]+@[^\s;,<>\"'()\[\]]+")
@@ -106,6 +108,8 @@ def unwrap(raw: str | None) -> tuple[str, tuple[str, ...]]:
     """
     if raw is None:
         return "", ("EMPTY",)
+    if _PLAIN.fullmatch(raw):
+        return raw, ()
     value = raw.strip(TRIM)
     if not value:
         return "", ("EMPTY",)
