@@ -1,33 +1,35 @@
-"""Tables for suggestions: who a cell that names nobody probably meant (pure: no I/O, no third-party imports).
+"""Where suggestions look: who a cell that names nobody probably meant (pure: no I/O, no third-party imports).
 
-Built lazily, once per directory version, only when a cell needs them (`DirectoryIndex.hints`). Keys are
-scoped to the domain (``key@domain``): a suggestion never moves a person to another domain by guesswork.
+One table, built lazily, once per directory version, only when a cell needs it (`DirectoryIndex.hints`):
+``initials``, first initial + surname (from the UPN's own ``given.surname`` form and from the display name,
+"Chris Jones" or "Jones, Chris") -> users, so ``c.jones`` and ``cjones`` find Chris Jones (and Claire
+Jones). Keys are scoped to the domain (``key@domain``): a suggestion never moves a person to another
+domain by guesswork.
 
-- ``sep``: the UPN local part without separators (``.``, ``_``, ``-``, ``'``): ``ali_khan`` and
-  ``alikhan`` find ``ali.khan``.
-- ``initials``: first initial + surname, from the display name ("Chris Jones", "Jones, Chris") and from
-  the UPN's own ``given.surname`` form: ``c.jones`` and ``cjones`` find Chris Jones (and Claire Jones).
-
-Typos are found without a table: `edits` lists every string one edit away (a character deleted, inserted,
-replaced, or two neighbours swapped) and each is looked up in the UPN and mail tables. That costs about a
-thousand dictionary lookups per cell that needs it, and nothing for the cells that do not.
+Separator variants and typos need no table: `separator_variants` and `edits` list the strings a cell may
+have been meant as, and each is looked up in the UPN and mail tables the index already has. That costs
+some hundred (separators) or about a thousand (typos) dictionary lookups per cell that needs it, and
+nothing for the cells that do not.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Collection, Iterable, Iterator
 
 from sync.models import DirectoryUser
 
 from .text import fold, strip_marks
 
-__all__ = ["Hints", "Ids", "edits", "get_ids", "separator_free", "share"]
+__all__ = ["Hints", "Ids", "edits", "get_ids", "separator_free", "separator_variants", "share"]
 
 # key -> one user id, or the set of ids when several users share the key (kept apart to find ambiguity).
 # A bare string for the common single-owner case keeps building 100,000 users cheap.
 Ids = dict[str, "str | set[str]"]
 
 _SEPARATORS = str.maketrans("", "", "._-'")
+_SPLIT = re.compile(r"[._-]")
 # Everything but letters, digits and spaces goes when a display name is split into words.
 _PUNCT = str.maketrans("", "", "".join(chr(c) for c in range(128) if not chr(c).isalnum() and chr(c) != " "))
 # What a local part is made of, for inserted and replaced characters (rarer ones are left out).
@@ -50,11 +52,6 @@ def get_ids(index: Ids, key: str) -> Collection[str]:
     return (ids,) if isinstance(ids, str) else ids
 
 
-def _put(index: Ids, key: str, uid: str) -> None:
-    if index.setdefault(key, uid) != uid:
-        share(index, key, uid)
-
-
 def separator_free(local: str) -> str:
     """The local part without ``.``, ``_``, ``-`` and ``'``."""
     return local.translate(_SEPARATORS)
@@ -66,45 +63,59 @@ def _name_words(display_name: str) -> list[str]:
     if comma and "," not in first:
         display_name = f"{first} {last}"
     text = display_name.lower() if display_name.isascii() else strip_marks(fold(display_name))
-    return [w for w in text.translate(_PUNCT).split() if w]
+    return text.translate(_PUNCT).split()
 
 
 class Hints:
     """The suggestion tables of one directory version."""
 
-    __slots__ = ("sep", "initials")
+    __slots__ = ("initials",)
 
     def __init__(self) -> None:
-        self.sep: Ids = {}
         self.initials: Ids = {}
 
     @classmethod
     def build(cls, users: Iterable[tuple[str, DirectoryUser]]) -> Hints:
         """From (lower-case UPN, user) pairs whose UPNs passed the syntax rule."""
         hints = cls()
-        sep, initials = hints.sep, hints.initials
-        put_sep, put_initials = sep.setdefault, initials.setdefault
+        initials = hints.initials
+        put = initials.setdefault
         for upn, user in users:
             local, _, domain = upn.partition("@")
             if "#" in local:  # a guest: its local part is an address, not a name
                 continue
             uid = user.id
             at = "@" + domain
-            key = local.translate(_SEPARATORS) + at
-            if put_sep(key, uid) != uid:
-                share(sep, key, uid)
             parts = local.replace("_", ".").replace("-", ".").split(".")
             first, last = parts[0], parts[-1].replace("'", "")
             own = first[:1] + last + at if len(parts) > 1 and first[:1].isalpha() and last else ""
-            if own and put_initials(own, uid) != uid:
+            if own and put(own, uid) != uid:
                 share(initials, own, uid)
-            if user.display_name:
-                words = _name_words(user.display_name)
+            name = user.display_name
+            if name and name.lower().replace(" ", ".") != local:  # "James Smith" adds nothing to james.smith
+                words = _name_words(name)
                 if len(words) > 1:
                     key = words[0][0] + words[-1] + at
-                    if key != own and put_initials(key, uid) != uid:
+                    if key != own and put(key, uid) != uid:
                         share(initials, key, uid)
         return hints
+
+
+def separator_variants(local: str) -> set[str]:
+    """The local part with its separators changed or dropped, or one separator added; ``local`` excluded."""
+    bare = local.translate(_SEPARATORS)
+    out = {bare}
+    for i in range(1, len(bare)):
+        out.update(bare[:i] + c + bare[i:] for c in "._-")
+    words = _SPLIT.split(local)
+    if 1 < len(words) <= 4:
+        for combo in itertools.product(("", ".", "_", "-"), repeat=len(words) - 1):
+            out.add(words[0] + "".join(c + w for c, w in zip(combo, words[1:], strict=True)))
+        for i in range(1, len(local)):
+            if local[i - 1] not in "._-" and local[i] not in "._-":
+                out.update(local[:i] + c + local[i:] for c in "._-")
+    out.discard(local)
+    return out
 
 
 def edits(word: str) -> Iterator[str]:

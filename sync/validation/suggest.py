@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from .hints import edits, get_ids, separator_free
+from .hints import edits, get_ids, separator_free, separator_variants
 from .index import DirectoryIndex
 from .text import is_valid_upn, looks_like_name, strip_marks
 
@@ -58,13 +58,12 @@ def guess(directory: DirectoryIndex, ids: Iterable[str]) -> Guess:
     return Guess(tuple(sorted({by_id[i].upn.lower() for i in ids})))
 
 
-def _typos(local: str, at: str, directory: DirectoryIndex) -> set[str]:
-    if len(local) < _MIN_TYPO:
-        return set()
+def _lookup(locals_: Iterable[str], at: str, directory: DirectoryIndex) -> set[str]:
+    """Ids of the users whose UPN, mail or smtp: address is one of `locals_` on the domain `at`."""
     by_upn, mail = directory.by_upn, directory.mail
     found: set[str] = set()
-    for variant in edits(local):
-        key = variant + at
+    for local in locals_:
+        key = local + at
         user = by_upn.get(key)
         if user is not None:
             found.add(user.id)
@@ -80,10 +79,10 @@ def who(value: str, directory: DirectoryIndex) -> Guess:
     elsewhere = directory.local_part(local)
     if elsewhere:
         return guess(directory, elsewhere)
-    hints = directory.hints()
-    bare = separator_free(local)
-    ids: Collection[str] = get_ids(hints.sep, bare + at) or _typos(local, at, directory) or get_ids(
-        hints.initials, bare + at
+    ids: Collection[str] = (
+        _lookup(separator_variants(local), at, directory)
+        or (_lookup(edits(local), at, directory) if len(local) >= _MIN_TYPO else ())
+        or get_ids(directory.hints().initials, separator_free(local) + at)
     )
     return guess(directory, ids)
 
