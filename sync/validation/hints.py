@@ -86,18 +86,25 @@ class Hints:
                 continue
             uid = user.id
             at = "@" + domain
-            parts = local.replace("_", ".").replace("-", ".").split(".")
-            first, last = parts[0], parts[-1].replace("'", "")
-            own = first[:1] + last + at if len(parts) > 1 and first[:1].isalpha() and last else ""
+            if "_" in local or "-" in local or "'" in local:
+                local = local.replace("_", ".").replace("-", ".").replace("'", "")
+            first, dot, rest = local.partition(".")
+            last = rest.rpartition(".")[2]
+            own = first[0] + last + at if dot and last and first[:1].isalpha() else ""
             if own and put(own, uid) != uid:
                 share(initials, own, uid)
             name = user.display_name
-            if name and name.lower().replace(" ", ".") != local:  # "James Smith" adds nothing to james.smith
+            if not name:
+                continue
+            head, space, tail = name.rpartition(" ")
+            if space and head[:1].isalpha() and head[0].isascii() and tail.isalpha() and tail.isascii() \
+                    and "," not in head:
+                key = head[0].lower() + tail.lower() + at  # "James Smith": the common case, without splitting
+            else:
                 words = _name_words(name)
-                if len(words) > 1:
-                    key = words[0][0] + words[-1] + at
-                    if key != own and put(key, uid) != uid:
-                        share(initials, key, uid)
+                key = words[0][0] + words[-1] + at if len(words) > 1 else own
+            if key != own and put(key, uid) != uid:
+                share(initials, key, uid)
         return hints
 
 
