@@ -6,10 +6,13 @@ Example: python scripts/bench_validation.py [--users 100000 --agents 30000 --see
 The directory and Agent list come from the local tenant's generator (`sync/emulator/generate.py`: about
 3% of cells carry the first round's defects); a further share of cells is rewritten into the second
 round's (quotes, ``Name <upn>``, trailing dot, URL-encoding, repeated prefixes, several addresses,
-look-alike letters, typos, separators, initials). Printed, in CPU seconds (``time.process_time``):
+look-alike letters, typos, separators, initials). Printed, in CPU seconds (``time.process_time``, each after
+a full garbage collection, so that no step pays for collecting what the step before it left behind):
 
 - the directory index (100,000 users; built once per directory version by the roster loop);
-- the cold validation (a new Validator on a new index: every cell judged, the suggestion tables built);
+- the cold validation (a new Validator on a new index: every cell judged, the suggestion tables built), and
+  the same straight after building the index, without the collection (the collector's passes over the
+  100,000 new users then land in the validation's time: a worst case, and a noisy one);
 - the warm re-run (the same cells in new row objects: one memo lookup per cell);
 - the baseline, measured in the same run: a cold validation of a roster of the same size whose cells
   are all plain, correct UPNs (the ok path), and the ratio of the cold run to it.
@@ -18,10 +21,10 @@ look-alike letters, typos, separators, initials). Printed, in CPU seconds (``tim
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,7 +42,10 @@ NEW_KINDS = ("quoted", "angle", "trailing_dot", "url", "repeated_prefix", "multi
              "separator", "initials")
 
 
-def cpu(fn: Callable[[], T]) -> tuple[T, float]:
+def cpu(fn: Callable[[], T], collect: bool = True) -> tuple[T, float]:
+    """`fn()` and its CPU seconds; a full collection first, so that no run pays for the garbage of the one before."""
+    if collect:
+        gc.collect()
     t0 = time.process_time()
     out = fn()
     return out, time.process_time() - t0
@@ -116,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     base_dir = fresh()
     _, t_base = cpu(lambda: Validator(domains, base_dir).validate(plain))
     _, t_hints = cpu(fresh().hints)
+    raw_dir = fresh()  # and once straight after building the index, paying for the collector's passes over it
+    _, t_raw = cpu(lambda: Validator(domains, raw_dir).validate(rows), collect=False)
 
     print(f"directory: {len(users):,} users; roster: {len(rows):,} cells "
           f"({sum(1 for r in result if r.status != 'ok'):,} with findings)")
@@ -125,13 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'directory index (100k users, once per version)':<52} {t_index:7.3f} s CPU")
     print(f"{'suggestion tables alone (built lazily, in the cold run)':<52} {t_hints:7.3f} s CPU")
     print(f"{'cold validation (new Validator, new index)':<52} {t_cold:7.3f} s CPU")
+    print(f"{'cold validation, straight after building the index':<52} {t_raw:7.3f} s CPU")
     print(f"{'warm re-run (memoised, new row objects)':<52} {t_warm:7.3f} s CPU")
     print(f"{'baseline: cold validation, all cells plain UPNs':<52} {t_base:7.3f} s CPU")
     print(f"cold / baseline: {t_cold / t_base:.2f}x; warm / cold: {t_warm / t_cold:.3f}x; "
           f"target: cold < 2 s CPU -> {'PASS' if t_cold < 2.0 else 'FAIL'}")
-    kinds = Counter(r.codes[-1] for r in result if r.codes)
-    assert kinds, "no findings at all: the roster generator changed"
-    return 0
+    return 0 if t_cold < 2.0 else 1
 
 
 if __name__ == "__main__":
