@@ -96,7 +96,10 @@ def judge(raw: str | None, domains: Domains, directory: DirectoryIndex) -> Verdi
     if (value.count("@") > 1 or _SEPARATED.search(value)) and len(addresses_in(value)) > 1:
         return _multiple(value, codes, domains, directory)
     if looks_like_name(value):
-        return _error(codes, "DISPLAY_NAME", guess(directory, directory.display_name(value)))
+        ids = directory.display_name(value)
+        if not ids and confusable_chars(cased):  # "Mаria Garcia" typed with a Cyrillic а
+            ids = directory.display_name(skeleton(cased))
+        return _error(codes, "DISPLAY_NAME", guess(directory, ids))
     if not is_valid_upn(value):
         return _look_alike(cased, codes, directory) or _error(codes, "SYNTAX", syntax_guess(value, directory))
     domain = value.partition("@")[2]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .hints import edits, get_ids, separator_free, separator_variants
 from .index import DirectoryIndex
-from .text import is_valid_upn, looks_like_name, strip_marks
+from .text import addresses_in, is_valid_upn, looks_like_name, strip_marks
 
 __all__ = ["NOBODY", "Guess", "guess", "resolve", "syntax_guess", "who"]
 
@@ -122,6 +122,11 @@ def syntax_guess(value: str, directory: DirectoryIndex) -> Guess:
             g = resolve(fixed, directory)
             if g:
                 return g
+    tokens = addresses_in(value)  # one address among other text: "ali.khan@contoso.com (Ali)"
+    if len(tokens) == 1 and tokens[0] != value and is_valid_upn(tokens[0]):
+        g = resolve(tokens[0], directory)
+        if g:
+            return g
     name = value.partition("<")[0].strip(" \"'")
     if "<" in value and looks_like_name(name):
         return guess(directory, directory.display_name(name))

@@ -129,6 +129,10 @@ def test_a_look_alike_whose_skeleton_is_a_tie_gets_no_suggestion() -> None:
     assert r.candidates == "ambiguous: chris.jones@contoso.com, claire.jones@contoso.com"
 
 
+def test_a_display_name_with_a_look_alike_is_still_found() -> None:
+    assert brief("J\u043ehn Smith")[1:3] == (("DISPLAY_NAME",), "john.smith@contoso.com")
+
+
 def test_accents_stay_syntax_and_letters_of_other_scripts_without_a_look_alike_too() -> None:
     assert brief("mar\u00eda.garc\u00eda@contoso.com")[1:3] == (("SYNTAX",), "maria.garcia@contoso.com")
     assert brief("\u043c\u0430\u0440\u0438\u044f@contoso.com")[1] == ("SYNTAX",)  # мария: not all look-alikes
@@ -194,6 +198,12 @@ def test_syntax_repairs_are_suggested() -> None:
     assert brief("ali..khan@contoso.com")[1:3] == (("SYNTAX",), "ali.khan@contoso.com")
     assert brief("c..jones@contoso.com")[1:] == (("SYNTAX",), "", "ambiguous: chris.jones@contoso.com, "
                                                  "claire.jones@contoso.com")
+
+
+@pytest.mark.parametrize("raw", ["ali.khan@contoso.com (Ali)", "Ali Khan - ali.khan@contoso.com",
+                                 "Ali Khan <ali.khan@contoso.com>;", "ali.khan@contoso.com;"])
+def test_one_address_among_other_text_is_suggested(raw: str) -> None:
+    assert brief(raw)[1:3] == (("SYNTAX",), "ali.khan@contoso.com")
 
 
 def test_the_suggestion_tables_follow_the_directory_version() -> None:
