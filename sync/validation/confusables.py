@@ -12,6 +12,8 @@ import unicodedata
 
 __all__ = ["CONFUSABLES", "confusable_chars", "describe", "skeleton"]
 
+_SHOWN = 3  # look-alikes named in a finding; the rest are counted
+
 CONFUSABLES: dict[str, str] = {
     # Cyrillic small letters
     "\u0430": "a", "\u0435": "e", "\u043e": "o",
@@ -46,4 +48,5 @@ def skeleton(value: str) -> str:
 
 def describe(found: list[tuple[int, str]]) -> str:
     """E.g. "U+0430 CYRILLIC SMALL LETTER A at position 2"."""
-    return ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')} at position {i}" for i, c in found)
+    text = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')} at position {i}" for i, c in found[:_SHOWN])
+    return text + (f" and {len(found) - _SHOWN} more" if len(found) > _SHOWN else "")

@@ -26,6 +26,7 @@ from .text import addresses_in, is_valid_upn, looks_like_name, normalize, strip_
 __all__ = ["Validator", "Verdict", "judge", "resolved_so_far", "summarize", "validate"]
 
 _ORDER = {code: i for i, code in enumerate(CODES)}
+_PARTS = 10  # addresses of a MULTIPLE cell resolved and listed; the rest are counted
 _SEPARATED = re.compile(r"[\s;,<]")  # only a cell with one of these (or two "@") can hold several addresses
 
 
@@ -56,23 +57,34 @@ def _domain_guess(value: str, directory: DirectoryIndex) -> Guess:
     return guess(directory, ids)
 
 
+def _shown(token: str) -> str:
+    """A cell's text as a finding may repeat it: printable, and at most 80 characters."""
+    if not token.isprintable():
+        token = "".join(c if c.isprintable() else "\ufffd" for c in token)
+    return token if len(token) <= 80 else token[:79] + "\u2026"
+
+
 def _part(token: str, domains: Domains, directory: DirectoryIndex) -> str:
     """One address of a MULTIPLE cell and whom it names: "a@x -> a@x", "b@x -> NOT_FOUND, suggestion c@x"."""
     v = judge(token, domains, directory)
+    shown = _shown(token)
     if v.normalized_upn:
-        return f"{token} -> {v.normalized_upn}"
+        return f"{shown} -> {v.normalized_upn}"
     error = next((c for c in v.codes if c in ERROR_CODES), "")
     if v.suggestion:
-        return f"{token} -> {error}, suggestion {v.suggestion}"
+        return f"{shown} -> {error}, suggestion {v.suggestion}"
     if v.candidates:
-        return f"{token} -> {error}, {v.candidates}"
-    return f"{token} -> {error}"
+        return f"{shown} -> {error}, {v.candidates}"
+    return f"{shown} -> {error}"
 
 
 def _multiple(value: str, codes: Sequence[str], domains: Domains, directory: DirectoryIndex) -> Verdict:
     tokens = list(dict.fromkeys(addresses_in(value)))
-    parts = "; ".join(_part(t, domains, directory) for t in tokens)
-    return Verdict("", _sorted((*codes, "MULTIPLE")), "", None, parts, f"{len(tokens)} addresses in one cell")
+    parts = [_part(t, domains, directory) for t in tokens[:_PARTS]]
+    if len(tokens) > _PARTS:
+        parts.append(f"and {len(tokens) - _PARTS} more")
+    return Verdict("", _sorted((*codes, "MULTIPLE")), "", None, "; ".join(parts),
+                   f"{len(tokens)} addresses in one cell")
 
 
 def _look_alike(cased: str, codes: Sequence[str], directory: DirectoryIndex) -> Verdict | None:

@@ -244,6 +244,15 @@ def test_multiple_names_each_address_even_in_the_outlook_form_and_ties() -> None
     assert r.detail == "3 addresses in one cell"
 
 
+def test_what_a_finding_repeats_from_the_cell_is_printable_and_bounded() -> None:
+    r = row("a\x00b@contoso.com; " + "x" * 500 + "@contoso.com; " + "; ".join(f"p{i}@gmail.com" for i in range(20)))
+    assert r.codes == ("MULTIPLE",) and r.detail == "22 addresses in one cell"
+    assert r.candidates.isprintable() and "a\ufffdb@contoso.com -> SYNTAX" in r.candidates
+    assert r.candidates.endswith("; and 12 more") and len(r.candidates) < 1000
+    many = row("\u0430\u0430\u0430\u0430\u0430@contoso.com")
+    assert many.codes == ("CONFUSABLE",) and many.detail.endswith("at position 3 and 2 more")
+
+
 def test_one_address_with_a_doubled_at_is_not_multiple() -> None:
     assert row("ali.khan@@contoso.com").codes == ("SYNTAX",)
     assert row("Khan, Ali <ali.khan@contoso.com>").codes == ("ANGLE_ADDRESS",)
