@@ -3,7 +3,7 @@
 
 Example: python scripts/bench_validation.py [--users 100000 --agents 30000 --seed 7]
 
-The directory and Agent list come from the local tenant's generator (`sync/emulator/generate.py`: about
+The directory and Agent list come from the local tenant's generator (`sync/emulator/model/generate.py`: about
 3% of cells carry the first round's defects); a further share of cells is rewritten into the second
 round's (quotes, ``Name <upn>``, trailing dot, URL-encoding, repeated prefixes, several addresses,
 look-alike letters, typos, separators, initials). Printed, in CPU seconds (``time.process_time``, each after
@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sync.emulator.generate import generate_tenant  # noqa: E402
+from sync.emulator.model.generate import generate_tenant  # noqa: E402
 from sync.models import AgentRow, DirectoryUser  # noqa: E402
 from sync.validation import DirectoryIndex, Domains, Validator, summarize  # noqa: E402
 
