@@ -68,6 +68,11 @@ MIGRATIONS: tuple[str, ...] = (
         account_id TEXT NOT NULL, item_id INTEGER NOT NULL, since TEXT NOT NULL,
         PRIMARY KEY (account_id, item_id)) WITHOUT ROWID;
     """,
+    # 2 -> 3: a verdict's tie or per-address candidates, and what exactly is wrong (existing rows: empty).
+    """
+    ALTER TABLE validation ADD COLUMN candidates TEXT NOT NULL DEFAULT '';
+    ALTER TABLE validation ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
