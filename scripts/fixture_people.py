@@ -1,8 +1,9 @@
 """The hand-written part of the fixture tenants: special people and the Agent-list defect rows.
 
-Each defect row is (raw cell, kind, codes, normalized_upn, suggestion, Title) and holds the answer the
-UPN rules give for it, worked out by hand (the reasoning is in the comment next to each row).
-"{u}" in a raw cell stands for the next ordinary employee's UPN, "{U}" for a mixed-case spelling of it.
+Each defect row is (raw cell, kind, codes, normalized_upn, suggestion, Title[, candidates[, detail]]) and
+holds the answer the UPN rules give for it, worked out by hand (the reasoning is in the comment next to
+each row). "{u}" in a raw cell stands for the next ordinary employee's UPN, "{U}" for a mixed-case
+spelling of it, "{u%40}" for it URL-encoded and "{n}" for that employee's display name.
 Rows are listed in list order: a DUPLICATE row always comes after the row it repeats.
 """
 
@@ -86,6 +87,16 @@ CONTOSO_SPECIAL: list[dict[str, Any]] = [
      "surname": "O'Neill", "office": "Dublin"},
     {"name": "Łukasz Nowak", "upn": "lukasz.nowak@contoso.com", "given": "Łukasz", "surname": "Nowak",
      "office": "Berlin", "dept": "IT"},
+    # the people of the second round of findings (unwrapping, look-alikes, typos, separators, initials)
+    {"name": "Ali Khan", "upn": "ali.khan@contoso.com", "office": "London", "dept": "Billing"},
+    {"name": "John Smith", "upn": "john.smith@contoso.com", "office": "New York"},
+    {"name": "Maria Garcia", "upn": "maria.garcia@contoso.com", "office": "Toronto", "dept": "Sales"},
+    {"name": "Chris Jones", "upn": "chris.jones@contoso.com", "dept": "Technical Support"},
+    {"name": "Claire Jones", "upn": "claire.jones@contoso.com", "office": "Dublin"},
+    {"name": "Dana King", "upn": "dana.king@contoso.com", "dept": "Billing"},
+    {"name": "Dana Kim", "upn": "dana.kim@contoso.com", "office": "Tokyo"},
+    {"name": "Li Wei", "upn": "li.wei@contoso.com", "office": "Sydney"},
+    {"name": "Li Wei", "upn": "liwei@contoso.com", "office": "Bangalore", "dept": "IT"},
     {"name": "Contoso Admin", "upn": "admin@contoso.onmicrosoft.com", "teams": False, "dept": "IT",
      "title": "Global Administrator"},
     {"name": "Reception Desk", "upn": "reception@contoso.com", "teams": False, "dept": "Operations",
@@ -101,6 +112,10 @@ _BOB = "bob.kent_fabrikam.com#ext#@contoso.onmicrosoft.com"
 _PRIYA = "priya.nair_gmail.com#ext#@contoso.onmicrosoft.com"
 
 W, P, S, D = "WHITESPACE", "PREFIX", "SYNTAX", "DUPLICATE"
+Q, A, RP, URL, DOT = "QUOTED", "ANGLE_ADDRESS", "REPEATED_PREFIX", "URL_ENCODED", "TRAILING_DOT"
+M, C, NF = "MULTIPLE", "CONFUSABLE", "NOT_FOUND"
+_CJ = "ambiguous: chris.jones@contoso.com, claire.jones@contoso.com"
+_AW = "ambiguous: alex.wilber@contoso.co.uk, alex.wilber@contoso.com"
 
 CONTOSO_ROWS: list[tuple[Any, ...]] = [
     # case only is not a finding
@@ -128,8 +143,8 @@ CONTOSO_ROWS: list[tuple[Any, ...]] = [
     ("debra.berger@contoso.com", "disabled", ["DISABLED"], "debra.berger@contoso.com", "", "Debra Berger"),
     # bare user name, no @ and no space: unique UPN local part jdoe
     ("jdoe", "syntax", [S], "", "jdoe@contoso.com", "Jordan Doe"),
-    # typo on a verified domain; no user has local part megan.bowne
-    ("megan.bowne@contoso.com", "not_found", ["NOT_FOUND"], "", "", "Megan Bowen"),
+    # typo on a verified domain; no user has local part megan.bowne; "ne" swapped: megan.bowen
+    ("megan.bowne@contoso.com", "not_found", ["NOT_FOUND"], "", "megan.bowen@contoso.com", "Megan Bowen"),
     # Irvin's SIP address / imAddress
     ("isayers@contoso.com", "sip_not_upn", ["NOT_UPN"], "irvin.sayers@contoso.com", "irvin.sayers@contoso.com",
      "Irvin Sayers"),
@@ -151,14 +166,15 @@ CONTOSO_ROWS: list[tuple[Any, ...]] = [
     ("zo\u00eb.m\u00fcller@contoso.com", "non_ascii", [S], "", "zoe.muller@contoso.com", "Zoë Müller"),
     ("emily.braun@contoso.com", "mail_not_upn", ["NOT_UPN"], "e.braun@contoso.com", "e.braun@contoso.com",
      "Emily Braun"),
-    ("lee.gu@@contoso.com", "syntax", [S], "", "", "Lee Gu"),
+    # the doubled "@" repaired is Lee's UPN
+    ("lee.gu@@contoso.com", "syntax", [S], "", "lee.gu@contoso.com", "Lee Gu"),
     ("   ", "empty", ["EMPTY"], "", "", "New starter (Billing)"),
     ("SIP:Johanna.Lorenz@contoso.com", "prefix", [P], "johanna.lorenz@contoso.com", "", "Johanna Lorenz"),
     # unverified; no mail/smtp match; local part diego.siciliani unique
     ("diego.siciliani@contoso-sales.com", "unverified_domain", ["UNVERIFIED_DOMAIN"], "",
      "diego.siciliani@contoso.com", "Diego Siciliani"),
-    # two users are called Alex Wilber
-    ("Alex Wilber", "display_name", ["DISPLAY_NAME"], "", "", "Alex Wilber"),
+    # two users are called Alex Wilber: a tie, both listed
+    ("Alex Wilber", "display_name", ["DISPLAY_NAME"], "", "", "Alex Wilber", _AW),
     # prefix removed, then Wei's SIP address
     ("sip:w.wang@contoso.com", "sip_not_upn", [P, "NOT_UPN"], "wei.wang@contoso.com", "wei.wang@contoso.com",
      "Wei Wang"),
@@ -169,8 +185,8 @@ CONTOSO_ROWS: list[tuple[Any, ...]] = [
      "Patti Fernandez"),
     # nobody is called Rachel Green
     ("Rachel Green", "display_name", ["DISPLAY_NAME"], "", "", "Rachel Green"),
-    # missing domain
-    ("megan.bowen@", "syntax", [S], "", "", "Megan Bowen"),
+    # missing domain; local part megan.bowen unique
+    ("megan.bowen@", "syntax", [S], "", "megan.bowen@contoso.com", "Megan Bowen"),
     # Isaiah is on contoso.com
     ("isaiah.langer@contoso.onmicrosoft.com", "not_found", ["NOT_FOUND"], "", "isaiah.langer@contoso.com",
      "Isaiah Langer"),
@@ -195,8 +211,11 @@ CONTOSO_ROWS: list[tuple[Any, ...]] = [
     ("adele.vance@contoso.com", "duplicate", ["NOT_UPN", D], "a.vance@contoso.com", "a.vance@contoso.com",
      "Adele Vance"),
     ("ann.lee@northwind.com", "guest_home_address", ["UNKNOWN_DOMAIN"], "", _ANN, "Ann Lee"),
-    ("isaiah..langer@contoso.com", "syntax", [S], "", "", "Isaiah Langer"),
-    ("diego.sicilani@contoso.com", "not_found", ["NOT_FOUND"], "", "", "Diego Siciliani"),
+    # the doubled dot repaired is Isaiah's UPN
+    ("isaiah..langer@contoso.com", "syntax", [S], "", "isaiah.langer@contoso.com", "Isaiah Langer"),
+    # one letter missing: diego.siciliani
+    ("diego.sicilani@contoso.com", "not_found", ["NOT_FOUND"], "", "diego.siciliani@contoso.com",
+     "Diego Siciliani"),
     ("mailto:Megan.Bowen@contoso.com", "duplicate", [P, D], "megan.bowen@contoso.com", "", "Megan Bowen"),
     ("Jos\u00e9 Garc\u00eda", "display_name", ["DISPLAY_NAME"], "", "jose.garcia@contoso.com", "José García"),
     # Irvin resolved earlier through his SIP address; case alone is no finding
@@ -206,8 +225,8 @@ CONTOSO_ROWS: list[tuple[Any, ...]] = [
     ("priya.nair@gmail.com", "guest_home_address", ["UNKNOWN_DOMAIN"], "", _PRIYA, "Priya Nair"),
     ("MGraham@contoso.com", "sip_not_upn", ["NOT_UPN"], "miriam.graham@contoso.com",
      "miriam.graham@contoso.com", "Miriam Graham"),
-    # two users have local part alex.wilber
-    ("alex.wilber@contoso.net", "unknown_domain", ["UNKNOWN_DOMAIN"], "", "", "Alex Wilber"),
+    # two users have local part alex.wilber: a tie
+    ("alex.wilber@contoso.net", "unknown_domain", ["UNKNOWN_DOMAIN"], "", "", "Alex Wilber", _AW),
     ("fran\u00e7ois.dubois@contoso.co.uk", "non_ascii", [S], "", "francois.dubois@contoso.co.uk",
      "François Dubois"),
     ("\ufeff{u}", "whitespace", [W], "{u}", "", None),
@@ -216,6 +235,72 @@ CONTOSO_ROWS: list[tuple[Any, ...]] = [
     ("{U}", "case", [], "{u}", "", None),
     ("SMTP:{u}", "prefix", [P], "{u}", "", None),
     ("{U}", "case", [], "{u}", "", None),
+    # --- pasted from Outlook, CSV exports and web forms: unwrapped, collected with a warning
+    ("Ali Khan <ali.khan@contoso.com>", "angle_address", [A], "ali.khan@contoso.com", "", "Ali Khan"),
+    ('"{u}"', "quoted", [Q], "{u}", "", None),
+    ("{u}.", "trailing_dot", [DOT], "{u}", "", None),
+    ("{u%40}", "url_encoded", [URL], "{u}", "", None),
+    ("mailto:mailto:{u}", "repeated_prefix", [P, RP], "{u}", "", None),
+    ("{n} <{u}>", "angle_address", [A], "{u}", "", None),
+    ("'{u}'", "quoted", [Q], "{u}", "", None),
+    # Chris Jones's first appearance; quotes inside the angle form belong to the name
+    ('"Jones, Chris" <chris.jones@contoso.com>', "angle_address", [A], "chris.jones@contoso.com", "",
+     "Chris Jones"),
+    ("john.smith@contoso.com.", "trailing_dot", [DOT], "john.smith@contoso.com", "", "John Smith"),
+    ("sip:{u%40}", "url_encoded", [P, URL], "{u}", "", None),
+    ("SMTP:sip:{u}", "repeated_prefix", [P, RP], "{u}", "", None),
+    ("<mailto:{u}>", "angle_address", [A, P], "{u}", "", None),
+    # spaces inside the quotes are trimmed too
+    ('" Maria.Garcia@contoso.com "', "quoted", [W, Q], "maria.garcia@contoso.com", "", "Maria Garcia"),
+    ("mailto:{u}.", "trailing_dot", [P, DOT], "{u}", "", None),
+    ("li.wei%40contoso.com", "url_encoded", [URL], "li.wei@contoso.com", "", "Li Wei"),
+    ("sip: sip:{u}", "repeated_prefix", [P, RP], "{u}", "", None),
+    ("\u201c{u}\u201d", "quoted", [Q], "{u}", "", None),
+    # --- two people in one cell: nobody is collected, each address is resolved in candidates
+    ("ali.khan@contoso.com; chris.jones@contoso.com", "multiple", [M], "", "", "Ali Khan / Chris Jones",
+     "ali.khan@contoso.com -> ali.khan@contoso.com; chris.jones@contoso.com -> chris.jones@contoso.com",
+     "2 addresses in one cell"),
+    ("John.Smith@contoso.com, maria.garcia@contoso.com", "multiple", [M], "", "", "John Smith / Maria Garcia",
+     "john.smith@contoso.com -> john.smith@contoso.com; maria.garcia@contoso.com -> maria.garcia@contoso.com",
+     "2 addresses in one cell"),
+    # the second address is a tie of its own
+    ("kenji.tanaka@contoso.com\nc.jones@contoso.com", "multiple", [M], "", "", "Kenji Tanaka / C. Jones",
+     f"kenji.tanaka@contoso.com -> kenji.tanaka@contoso.com; c.jones@contoso.com -> NOT_FOUND, {_CJ}",
+     "2 addresses in one cell"),
+    ("Ali Khan <ali.khan@contoso.com>; Maria Garcia <maria.garcia@contoso.com>", "multiple", [M], "", "",
+     "Ali Khan / Maria Garcia",
+     "ali.khan@contoso.com -> ali.khan@contoso.com; maria.garcia@contoso.com -> maria.garcia@contoso.com",
+     "2 addresses in one cell"),
+    # --- look-alike letters: the ASCII skeleton is looked up
+    ("m\u0430ria.garcia@contoso.com", "confusable", [C], "", "maria.garcia@contoso.com", "Maria Garcia", "",
+     "U+0430 CYRILLIC SMALL LETTER A at position 2"),
+    ("j\u03bfhn.smith@contoso.com", "confusable", [C], "", "john.smith@contoso.com", "John Smith", "",
+     "U+03BF GREEK SMALL LETTER OMICRON at position 2"),
+    # skeleton c.jones: two people, no suggestion
+    ("\u0441.jones@contoso.com", "confusable", [C], "", "", "Chris Jones", _CJ,
+     "U+0441 CYRILLIC SMALL LETTER ES at position 1"),
+    # the look-alike is in the domain
+    ("kenji.tanaka@c\u043entoso.com", "confusable", [C], "", "kenji.tanaka@contoso.com", "Kenji Tanaka", "",
+     "U+043E CYRILLIC SMALL LETTER O at position 15"),
+    # --- one typo in the local part, same domain
+    ("jhon.smith@contoso.com", "typo", [NF], "", "john.smith@contoso.com", "John Smith"),
+    ("ali.kahn@contoso.com", "typo", [NF], "", "ali.khan@contoso.com", "Ali Khan"),
+    ("chris.jnoes@contoso.com", "typo", [NF], "", "chris.jones@contoso.com", "Chris Jones"),
+    # dana.kim (n -> m) and dana.king (g missing) are both one edit away: a tie
+    ("dana.kin@contoso.com", "typo", [NF], "", "", "Dana King",
+     "ambiguous: dana.kim@contoso.com, dana.king@contoso.com"),
+    # --- the same name with another separator, or none
+    ("ali_khan@contoso.com", "separator", [NF], "", "ali.khan@contoso.com", "Ali Khan"),
+    ("alikhan@contoso.com", "separator", [NF], "", "ali.khan@contoso.com", "Ali Khan"),
+    ("john-smith@contoso.com", "separator", [NF], "", "john.smith@contoso.com", "John Smith"),
+    # li.wei and liwei are two people called Li Wei
+    ("li_wei@contoso.com", "separator", [NF], "", "", "Li Wei", "ambiguous: li.wei@contoso.com, liwei@contoso.com"),
+    # --- first initial + surname
+    ("c.jones@contoso.com", "initials", [NF], "", "", "Chris Jones", _CJ),
+    ("jsmith@contoso.com", "initials", [NF], "", "john.smith@contoso.com", "John Smith"),
+    ("k.tanaka@contoso.com", "initials", [NF], "", "kenji.tanaka@contoso.com", "Kenji Tanaka"),
+    ("cjones@contoso.com", "initials", [NF], "", "", "Claire Jones", _CJ),
+    ("a.khan@contoso.com", "initials", [NF], "", "ali.khan@contoso.com", "Ali Khan"),
 ]
 
 _FEXT = "#EXT#@fabrikam.onmicrosoft.com"
@@ -270,18 +355,36 @@ FABRIKAM_ROWS: list[tuple[Any, ...]] = [
     ("ian.brooks@fabrikam.com", "not_found", ["NOT_FOUND"], "", "ian.brooks@fabrikam.onmicrosoft.com",
      "Ian Brooks"),
     ("Bob.Kent@fabrikam.com ", "duplicate", [W, D], "bob.kent@fabrikam.com", "", "Bob Kent"),
-    ("Chris Lee", "display_name", ["DISPLAY_NAME"], "", "", "Chris Lee"),
+    ("Chris Lee", "display_name", ["DISPLAY_NAME"], "", "", "Chris Lee",
+     "ambiguous: chris.lee@fabrikam.com, christopher.lee@fabrikam.com"),
     ("", "empty", ["EMPTY"], "", "", "Vacancy"),
     # Kim resolved earlier through her SIP address
     ("kim.akers@fabrikam.com", "duplicate", [D], "kim.akers@fabrikam.com", "", "Kim Akers"),
     ("someone@gmail.com", "unknown_domain", ["UNKNOWN_DOMAIN"], "", "", "Temp agent"),
-    ("bob.kentt@fabrikam.com", "not_found", ["NOT_FOUND"], "", "", "Bob Kent"),
+    # one letter too many: bob.kent
+    ("bob.kentt@fabrikam.com", "not_found", ["NOT_FOUND"], "", "bob.kent@fabrikam.com", "Bob Kent"),
     ("mailto:{u}", "prefix", [P], "{u}", "", None),
     ("{u}\u00a0", "whitespace", [W], "{u}", "", None),
     ("Lef\u00e8vre, Ren\u00e9e", "display_name", ["DISPLAY_NAME"], "", "renee.lefevre@fabrikam.com",
      "Renée Lefèvre"),
     ("  ", "empty", ["EMPTY"], "", "", "Vacancy"),
-    # space inside the local part (has @, so not a display name)
-    ("sam taylor@fabrikam.com", "syntax", [S], "", "", "Sam Taylor"),
+    # space inside the local part (has @, so not a display name); as a dot it is Sam's mail
+    ("sam taylor@fabrikam.com", "syntax", [S], "", "s.taylor@fabrikam.com", "Sam Taylor"),
     ("{U}", "case", [], "{u}", "", None),
+    ('"{u}"', "quoted", [Q], "{u}", "", None),
+    ("{n} <{u}>", "angle_address", [A], "{u}", "", None),
+    ("bob.kent@fabrikam.com; kim.akers@fabrikam.com", "multiple", [M], "", "", "Bob Kent / Kim Akers",
+     "bob.kent@fabrikam.com -> bob.kent@fabrikam.com; kim.akers@fabrikam.com -> kim.akers@fabrikam.com",
+     "2 addresses in one cell"),
+    ("mailto:SMTP:{u}", "repeated_prefix", [P, RP], "{u}", "", None),
+    # U+0456 looks like i
+    ("tom.wr\u0456ght@fabrikam.com", "confusable", [C], "", "tom.wright@fabrikam.com", "Tom Wright", "",
+     "U+0456 CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I at position 7"),
+    ("{u%40}", "url_encoded", [URL], "{u}", "", None),
+    ("luis.pnea@fabrikam.com", "typo", [NF], "", "luis.pena@fabrikam.com", "Luis Peña"),
+    ("{u}.", "trailing_dot", [DOT], "{u}", "", None),
+    ("kim_akers@fabrikam.com", "separator", [NF], "", "kim.akers@fabrikam.com", "Kim Akers"),
+    # two people called Chris Lee: a tie
+    ("c.lee@fabrikam.com", "initials", [NF], "", "", "Chris Lee",
+     "ambiguous: chris.lee@fabrikam.com, christopher.lee@fabrikam.com"),
 ]

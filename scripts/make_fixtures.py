@@ -36,8 +36,10 @@ from fixture_people import (  # noqa: E402
     TEAMS,
 )
 
-ERROR_CODES = {"EMPTY", "SYNTAX", "DISPLAY_NAME", "UNKNOWN_DOMAIN", "UNVERIFIED_DOMAIN", "NOT_FOUND"}
-CODE_ORDER = ["EMPTY", "WHITESPACE", "UNICODE", "PREFIX", "SYNTAX", "DISPLAY_NAME", "UNKNOWN_DOMAIN",
+ERROR_CODES = {"EMPTY", "MULTIPLE", "SYNTAX", "CONFUSABLE", "DISPLAY_NAME", "UNKNOWN_DOMAIN", "UNVERIFIED_DOMAIN",
+               "NOT_FOUND"}
+CODE_ORDER = ["EMPTY", "WHITESPACE", "UNICODE", "QUOTED", "ANGLE_ADDRESS", "PREFIX", "REPEATED_PREFIX",
+              "URL_ENCODED", "TRAILING_DOT", "MULTIPLE", "SYNTAX", "CONFUSABLE", "DISPLAY_NAME", "UNKNOWN_DOMAIN",
               "UNVERIFIED_DOMAIN", "GUEST", "NOT_UPN", "NOT_FOUND", "DISABLED", "DUPLICATE"]
 NS = uuid.UUID("5d2f5b4e-8c1a-4f3e-9b7d-2a6c0e1f3b5a")  # namespace of every fixture GUID
 
@@ -133,15 +135,17 @@ def build_list(tenant: str, rows: list[tuple[Any, ...]], clean_users: list[dict[
         if row is None:
             u = next(pool)
             raw, kind, codes, norm, sugg, title = u["userPrincipalName"], "clean", [], u["userPrincipalName"], "", None
-            title = u["displayName"]
+            title, candidates, detail = u["displayName"], "", ""
         else:
-            raw, kind, codes, norm, sugg, title = row
+            raw, kind, codes, norm, sugg, title = row[:6]
+            candidates, detail = (*row[6:], "", "")[:2]
             if isinstance(raw, str) and "{" in raw:
                 u = next(pool)
                 upn = u["userPrincipalName"]
                 loc, dom = upn.split("@")
                 variant = f"{loc.title()}@{dom.upper()}" if kind == "case" else upn
-                raw = raw.replace("{U}", variant).replace("{u}", upn)
+                raw = raw.replace("{U}", variant).replace("{u%40}", upn.replace("@", "%40")).replace("{u}", upn)
+                raw = raw.replace("{n}", u["displayName"])
                 norm = norm.replace("{u}", upn)
                 title = title or u["displayName"]
         status, severity = status_of(codes)
@@ -150,7 +154,8 @@ def build_list(tenant: str, rows: list[tuple[Any, ...]], clean_users: list[dict[
         fields = {"Title": title or "", "UPN": raw, "Team": TEAMS[(item_id * 7) % len(TEAMS)]}
         items.append({"id": item_id, "fields": fields})
         answers.append({"item_id": item_id, "raw": raw, "normalized_upn": norm.lower(), "status": status,
-                        "codes": list(codes), "severity": severity, "suggestion": sugg.lower(), "kind": kind})
+                        "codes": list(codes), "severity": severity, "suggestion": sugg.lower(),
+                        "candidates": candidates, "detail": detail, "kind": kind})
     return items, answers
 
 
@@ -205,7 +210,7 @@ def contoso() -> tuple[dict[str, Any], dict[str, Any]]:
                                         ("contoso.onmicrosoft.com", 5)], 116, 20260105, taken)
     users = special + regular
     pool = [u for u in regular if u["accountEnabled"]]
-    items, answers = build_list("contoso", CONTOSO_ROWS, pool, 128)
+    items, answers = build_list("contoso", CONTOSO_ROWS, pool, 180)
     check_key(answers, users)
     doc = {
         "tenantId": "6f1c2f4e-3b1a-4c8e-9d7a-1a2b3c4d5e6f", "name": "contoso", "displayName": "Contoso Ltd",
@@ -247,7 +252,7 @@ def fabrikam() -> tuple[dict[str, Any], dict[str, Any]]:
                             20260106, taken)
     users = special + regular
     pool = [u for u in regular if u["accountEnabled"]]
-    items, answers = build_list("fabrikam", FABRIKAM_ROWS, pool, 42)
+    items, answers = build_list("fabrikam", FABRIKAM_ROWS, pool, 56)
     check_key(answers, users)
     doc = {
         "tenantId": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "name": "fabrikam", "displayName": "Fabrikam, Inc.",

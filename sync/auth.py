@@ -29,7 +29,7 @@ import msal
 from .config import AccountConfig
 from .errors import NeedsHumanError, TransientAuthError
 
-__all__ = ["AccountAuth", "AuthSettings", "Cipher", "DeviceLogin", "explain_aadsts"]
+__all__ = ["AADSTS_HINTS", "AccountAuth", "AuthSettings", "Cipher", "DeviceLogin", "explain_aadsts"]
 
 log = logging.getLogger(__name__)
 
@@ -224,15 +224,19 @@ class AccountAuth:
         return [f"{p.scheme}://{p.netloc}/.default"]
 
     # Acquisition (sync; call through token_source from async code) --------------------------
-    def acquire(self, scopes: list[str], force: bool = False) -> dict[str, Any]:
+    def try_acquire(self, scopes: list[str], force: bool = False) -> dict[str, Any]:
+        """MSAL's answer as it is: a token, or an error result with its AADSTS codes (see ``explain_aadsts``)."""
         with self._lock:
             try:
-                result = self._acquire(scopes, force)
+                return self._acquire(scopes, force)
             except httpx.HTTPError as exc:
                 raise TransientAuthError(f"account '{self.s.account_id}': token request failed: "
                                          f"{type(exc).__name__}") from exc
             finally:
                 self.cache.save()
+
+    def acquire(self, scopes: list[str], force: bool = False) -> dict[str, Any]:
+        result = self.try_acquire(scopes, force)
         if "access_token" in result:
             self.token_expires_at = time.time() + float(result.get("expires_in") or 0)
             return result

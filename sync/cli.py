@@ -435,6 +435,24 @@ def login(
     out.print(message, highlight=False)
 
 
+@app.command()
+def doctor(config: ConfigOpt = None, account: AccountOpt = None, ca_bundle: CaOpt = None, state_dir: StateOpt = None,
+           json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False) -> None:
+    """Check each account (reachable, credential, permissions, domains, list, columns, presence, budget) and name
+    the fix for what fails. Exit 0 nothing failed, 3 a person has to act, 2 configuration. Takes no lock.
+
+    Example: presence-sync doctor --config config.xml --account contoso.com
+    """
+    try:
+        settings, _ = _settings(config, state_dir=state_dir, account_filter=account, ca_bundle=ca_bundle)
+        from .doctor import run_doctor, show
+
+        reports = run_doctor(settings)
+    except (SyncError, OSError) as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(show(out, reports, json_out))
+
+
 def _env() -> dict[str, str]:
     """The environment as load_settings sees it: ./.env under the real environment."""
     dot = {k: v for k, v in dotenv_values(".env").items() if v is not None} if Path(".env").is_file() else {}

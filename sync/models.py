@@ -26,8 +26,15 @@ CODES: dict[str, str] = {
     "EMPTY": "error",
     "WHITESPACE": "warning",
     "UNICODE": "warning",
+    "QUOTED": "warning",
+    "ANGLE_ADDRESS": "warning",
     "PREFIX": "warning",
+    "REPEATED_PREFIX": "warning",
+    "URL_ENCODED": "warning",
+    "TRAILING_DOT": "warning",
+    "MULTIPLE": "error",
     "SYNTAX": "error",
+    "CONFUSABLE": "error",
     "DISPLAY_NAME": "error",
     "UNKNOWN_DOMAIN": "error",
     "UNVERIFIED_DOMAIN": "error",
@@ -76,6 +83,8 @@ class ValidationRow:
     severity: str  # "error" | "warning" | "" (ok)
     suggestion: str = ""
     user_id: str | None = None  # resolved Entra object id, when known
+    candidates: str = ""  # a tie ("ambiguous: a, b") or, for MULTIPLE, whom each address names
+    detail: str = ""  # what exactly is wrong (the look-alike characters and their positions, ...)
 
     @property
     def collectable(self) -> bool:

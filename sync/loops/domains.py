@@ -11,7 +11,7 @@ import logging
 from ..errors import GraphError
 from ..graph.client import GraphClient
 from ..graph.directory import fetch_domains
-from ..roster import Domains
+from ..validation import Domains
 from .state import AccountState
 from .ticker import Ticker, sleep_or_stop
 

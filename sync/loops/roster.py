@@ -36,8 +36,8 @@ from ..graph.directory import (
 from ..memory import release_memory
 from ..models import AgentRow, DirectoryUser, ValidationRow, WriteResult
 from ..outputs.folder import Outputs
-from ..roster import DirectoryIndex, Validator, Verdict, normalize, resolved_so_far
 from ..store import Store
+from ..validation import DirectoryIndex, Validator, Verdict, normalize, resolved_so_far
 from .state import AccountState, Targets
 
 __all__ = ["DirectoryProgress", "LogProgress", "RosterLoop", "RosterSource"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..models import Presence, ValidationRow
-from ..roster import Domains
+from ..validation import Domains
 
 __all__ = ["AccountState", "Targets"]
 

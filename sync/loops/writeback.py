@@ -38,7 +38,11 @@ GROUP = 20  # items per $batch (Graph's limit)
 
 
 def upn_status_text(v: ValidationRow) -> str:
-    return v.status if not v.codes else f"{v.status}: {', '.join(v.codes)}"
+    """E.g. ``fixed: WHITESPACE, PREFIX``; what exactly is wrong and a tie's candidates follow in brackets."""
+    text = v.status if not v.codes else f"{v.status}: {', '.join(v.codes)}"
+    extra = "; ".join(filter(None, (v.detail, v.candidates)))
+    text = f"{text} ({extra})" if extra else text
+    return text if len(text) <= 255 else text[:254] + "\u2026"  # a single line of text holds 255
 
 
 def writeback_values(v: ValidationRow, p: Presence | None, cols: WriteBackColumns) -> dict[str, str]:

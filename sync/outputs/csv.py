@@ -66,6 +66,7 @@ HISTORY_COLUMNS = (
 )
 VALIDATION_COLUMNS = (
     "account_id", "agent_item_id", "raw_upn", "normalized_upn", "status", "codes", "severity", "suggestion",
+    "candidates", "detail",
 )
 SNAPSHOT_COLUMNS = ("account_id", "upn", "user_id", "availability", "activity", "since_utc", "as_of_utc")
 CYCLE_COLUMNS = (
@@ -284,11 +285,13 @@ def write_validation_csv(path: str | os.PathLike[str], rows: Sequence[tuple[str,
     """Replace validation.csv with one row per Agent list item (VALIDATION_COLUMNS)."""
     verdicts = list(map(itemgetter(1), rows))
     raw = [v or "" for v in map(attrgetter("raw_upn"), verdicts)]
-    norm, status, severity, suggestion = _columns(verdicts, ("normalized_upn", "status", "severity", "suggestion"))
+    norm, status, severity, suggestion, candidates, detail = _columns(
+        verdicts, ("normalized_upn", "status", "severity", "suggestion", "candidates", "detail"))
     columns = [
         _guarded(list(map(itemgetter(0), rows))), list(map(str, map(attrgetter("item_id"), verdicts))),
         _guarded(raw), _guarded(norm), _guarded(status),
         list(map(";".join, map(attrgetter("codes"), verdicts))), _guarded(severity), _guarded(suggestion),
+        _guarded(candidates), _guarded(detail),
     ]
     return _write_text(path, render(VALIDATION_COLUMNS, columns))
 

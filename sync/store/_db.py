@@ -68,7 +68,12 @@ MIGRATIONS: tuple[str, ...] = (
         account_id TEXT NOT NULL, item_id INTEGER NOT NULL, since TEXT NOT NULL,
         PRIMARY KEY (account_id, item_id)) WITHOUT ROWID;
     """,
-    # 2 -> 3: the finding counts of every validation that changed the verdicts (the report's findings over time);
+    # 2 -> 3: a verdict's tie or per-address candidates, and what exactly is wrong (existing rows: empty).
+    """
+    ALTER TABLE validation ADD COLUMN candidates TEXT NOT NULL DEFAULT '';
+    ALTER TABLE validation ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+    """,
+    # 3 -> 4: the finding counts of every validation that changed the verdicts (the report's findings over time);
     # codes is a JSON object {code: rows}.
     """
     CREATE TABLE validation_runs (

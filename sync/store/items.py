@@ -23,17 +23,19 @@ __all__ = ["ItemTables"]
 
 # Everything of a ValidationRow, as a tuple: compared in C, not through the dataclass's __eq__.
 _VKEY = attrgetter(
-    "item_id", "raw_upn", "normalized_upn", "status", "codes", "severity", "suggestion", "user_id"
+    "item_id", "raw_upn", "normalized_upn", "status", "codes", "severity", "suggestion", "user_id", "candidates",
+    "detail",
 )
 _ITEM = attrgetter("item_id")
-_VTuple = tuple[int, str | None, str, str, tuple[str, ...], str, str, str | None]
+_VTuple = tuple[int, str | None, str, str, tuple[str, ...], str, str, str | None, str, str]
 
 _UPSERT_VALIDATION = (
     "INSERT INTO validation (account_id, item_id, raw_upn, normalized_upn, status, codes, severity,"
-    " suggestion, user_id, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    " suggestion, user_id, candidates, detail, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (account_id, item_id) DO UPDATE SET raw_upn=excluded.raw_upn,"
     " normalized_upn=excluded.normalized_upn, status=excluded.status, codes=excluded.codes,"
     " severity=excluded.severity, suggestion=excluded.suggestion, user_id=excluded.user_id,"
+    " candidates=excluded.candidates, detail=excluded.detail,"
     " updated_at=excluded.updated_at"
 )
 _INSERT_RUN = "INSERT INTO validation_runs (account_id, at, items, ok, fixed, invalid, codes) VALUES (?,?,?,?,?,?,?)"
@@ -67,12 +69,13 @@ class ItemTables(TableBase):
         cur = self._validation.get(account_id)
         if cur is None:
             rows = self._read(
-                "SELECT item_id, raw_upn, normalized_upn, status, codes, severity, suggestion, user_id"
+                "SELECT item_id, raw_upn, normalized_upn, status, codes, severity, suggestion, user_id,"
+                " candidates, detail"
                 " FROM validation WHERE account_id = ?",
                 (account_id,),
             )
             cur = self._validation[account_id] = {
-                r[0]: (r[0], r[1], r[2], r[3], tuple(r[4].split(";")) if r[4] else (), r[5], r[6], r[7])
+                r[0]: (r[0], r[1], r[2], r[3], tuple(r[4].split(";")) if r[4] else (), r[5], r[6], r[7], r[8], r[9])
                 for r in rows
             }
         return cur
@@ -98,7 +101,8 @@ class ItemTables(TableBase):
         with self._tx("saving validation results") as c:
             c.executemany(
                 _UPSERT_VALIDATION,
-                [(account_id, v[0], v[1], v[2], v[3], ";".join(v[4]), v[5], v[6], v[7], when) for v in changed],
+                [(account_id, v[0], v[1], v[2], v[3], ";".join(v[4]), v[5], v[6], v[7], v[8], v[9], when)
+                 for v in changed],
             )
             c.executemany("DELETE FROM validation WHERE account_id = ? AND item_id = ?",
                           [(account_id, i) for i in gone])

@@ -116,10 +116,11 @@ def test_validation_csv_columns_and_values(tmp_path: Path) -> None:
     ]
     header, a, b = read(write_validation_csv(tmp_path / "validation.csv", rows))
     assert header == ["account_id", "agent_item_id", "raw_upn", "normalized_upn", "status", "codes", "severity",
-                      "suggestion"]
+                      "suggestion", "candidates", "detail"]
     assert tuple(header) == VALIDATION_COLUMNS
-    assert a == ["contoso", "3", " Ann@Contoso.com", "ann@contoso.com", "fixed", "WHITESPACE;UNICODE", "warning", ""]
-    assert b == ["fabrikam", "4", "", "", "invalid", "EMPTY", "error", ""]
+    assert a == ["contoso", "3", " Ann@Contoso.com", "ann@contoso.com", "fixed", "WHITESPACE;UNICODE", "warning", "",
+                 "", ""]
+    assert b == ["fabrikam", "4", "", "", "invalid", "EMPTY", "error", "", "", ""]
 
 
 def test_a_failing_row_leaves_the_old_file_intact(tmp_path: Path) -> None:

@@ -16,12 +16,15 @@ from sync.emulator.model.fixtures import load_world, tenant_from_json
 ROOT = Path(__file__).resolve().parents[3]
 TENANTS = ROOT / "fixtures" / "tenants"
 
-CODES = ["EMPTY", "WHITESPACE", "UNICODE", "PREFIX", "SYNTAX", "DISPLAY_NAME", "UNKNOWN_DOMAIN",
-         "UNVERIFIED_DOMAIN", "GUEST", "NOT_UPN", "NOT_FOUND", "DISABLED", "DUPLICATE"]
-ERRORS = {"EMPTY", "SYNTAX", "DISPLAY_NAME", "UNKNOWN_DOMAIN", "UNVERIFIED_DOMAIN", "NOT_FOUND"}
+CODES = ["EMPTY", "WHITESPACE", "UNICODE", "QUOTED", "ANGLE_ADDRESS", "PREFIX", "REPEATED_PREFIX", "URL_ENCODED",
+         "TRAILING_DOT", "MULTIPLE", "SYNTAX", "CONFUSABLE", "DISPLAY_NAME", "UNKNOWN_DOMAIN", "UNVERIFIED_DOMAIN",
+         "GUEST", "NOT_UPN", "NOT_FOUND", "DISABLED", "DUPLICATE"]
+ERRORS = {"EMPTY", "MULTIPLE", "SYNTAX", "CONFUSABLE", "DISPLAY_NAME", "UNKNOWN_DOMAIN", "UNVERIFIED_DOMAIN",
+          "NOT_FOUND"}
 KINDS = ["whitespace", "case", "prefix", "display_name", "unknown_domain", "unverified_domain", "duplicate",
          "guest", "guest_home_address", "empty", "unicode", "non_ascii", "mail_not_upn", "sip_not_upn",
-         "syntax", "not_found", "disabled"]
+         "syntax", "not_found", "disabled", "quoted", "angle_address", "repeated_prefix", "url_encoded",
+         "trailing_dot", "multiple", "confusable", "typo", "separator", "initials"]
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -141,9 +144,9 @@ def test_promised_names_and_ids() -> None:
     assert fabrikam.app("44444444-5555-4666-8777-888888888888") is not None
     assert contoso.site.path == "/sites/contoso-agents" and fabrikam.site.path == "/sites/fabrikam-agents"
     agents = contoso.site.list_by_title("Agents")
-    assert agents is not None and 100 < len(agents.items) <= 150
+    assert agents is not None and 100 < len(agents.items) <= 200
     fab_agents = fabrikam.site.list_by_title("Agents")
-    assert fab_agents is not None and 30 <= len(fab_agents.items) <= 50
+    assert fab_agents is not None and 30 <= len(fab_agents.items) <= 60
 
 
 def test_fixtures_are_what_the_script_builds() -> None:
