@@ -24,6 +24,8 @@ __all__ = [
 # "warning": fixed automatically or collected with a caveat.
 CODES: dict[str, str] = {
     "EMPTY": "error",
+    "TOO_LONG": "error",
+    "CONTROL_CHAR": "error",
     "WHITESPACE": "warning",
     "UNICODE": "warning",
     "QUOTED": "warning",

@@ -99,8 +99,21 @@ def _look_alike(cased: str, codes: Sequence[str], directory: DirectoryIndex) -> 
     return _error(codes, "CONFUSABLE", resolve(plain, directory), describe(found))
 
 
+MAX_CELL = 1024  # characters; a UPN has at most 113, so a longer cell is a paste gone wrong
+# C0 (tab and line breaks aside: whitespace and separators), DEL, C1: never part of a UPN
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def judge(raw: str | None, domains: Domains, directory: DirectoryIndex) -> Verdict:
     """Every rule but DUPLICATE, for one cell."""
+    if raw is not None and len(raw) > MAX_CELL:
+        return Verdict("", ("TOO_LONG",), detail=f"{len(raw):,} characters (at most {MAX_CELL:,}; a UPN has at "
+                                                  "most 113)")
+    if raw is not None and (bad := _control_chars(raw)):
+        clean = judge(_CONTROL.sub("", raw), domains, directory)
+        upn = clean.normalized_upn if clean.user_id else clean.suggestion
+        meant = Guess((upn,)) if upn else NOBODY
+        return _error((), "CONTROL_CHAR", meant, bad)
     cased, codes = unwrap(raw)
     if codes and codes[0] == "EMPTY":
         return Verdict("", codes)
@@ -133,6 +146,15 @@ def judge(raw: str | None, domains: Domains, directory: DirectoryIndex) -> Verdi
     if not user.account_enabled:
         found.append("DISABLED")
     return Verdict(user.upn.lower(), _sorted(found), suggestion, user.id)
+
+
+def _control_chars(raw: str) -> str:
+    """'U+0000 at position 4, ...' for the control characters in a cell (at most three named), or ''."""
+    hits = [(m.start() + 1, ord(m.group())) for m in _CONTROL.finditer(raw)]
+    if not hits:
+        return ""
+    named = ", ".join(f"U+{code:04X} at position {pos}" for pos, code in hits[:3])
+    return named + (f" and {len(hits) - 3} more" if len(hits) > 3 else "")
 
 
 def _row(item_id: int, raw: str | None, verdict: Verdict, duplicate: bool) -> ValidationRow:

@@ -28,6 +28,7 @@ CELLS: dict[str, Any] = {
     "superscript-digit": "²@contoso.com",
     "list": ["a@contoso.com", "b@contoso.com"],
 }
+EXPECTED_CODE = {"nul": "CONTROL_CHAR", "escape": "CONTROL_CHAR", "bell-and-del": "CONTROL_CHAR", "huge": "TOO_LONG"}
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -62,6 +63,8 @@ def test_odd_cells_become_findings_and_no_output_carries_them_raw(tmp_path: Path
         for name, item_id in ids.items():
             row = rows[(tenant, item_id)]
             assert row["status"] == "invalid", (tenant, name, row["status"], row["codes"])
+            want = EXPECTED_CODE.get(name)
+            assert want is None or row["codes"] == want, (tenant, name, row["codes"])
     for f in out.rglob("*.csv"):
         text = f.read_text(encoding="utf-8")
         assert not CONTROL.search(text), f"{f.name} carries a raw control character"

@@ -245,10 +245,12 @@ def test_multiple_names_each_address_even_in_the_outlook_form_and_ties() -> None
 
 
 def test_what_a_finding_repeats_from_the_cell_is_printable_and_bounded() -> None:
-    r = row("a\x00b@contoso.com; " + "x" * 500 + "@contoso.com; " + "; ".join(f"p{i}@gmail.com" for i in range(20)))
+    r = row("a!b@contoso.com; " + "x" * 500 + "@contoso.com; " + "; ".join(f"p{i}@gmail.com" for i in range(20)))
     assert r.codes == ("MULTIPLE",) and r.detail == "22 addresses in one cell"
-    assert r.candidates.isprintable() and "a\ufffdb@contoso.com -> SYNTAX" in r.candidates
+    assert r.candidates.isprintable() and "a!b@contoso.com -> NOT_FOUND" in r.candidates
     assert r.candidates.endswith("; and 12 more") and len(r.candidates) < 1000
+    # A control character is reported before anything else is read from the cell.
+    assert row("a\x00b@contoso.com; c@contoso.com").codes == ("CONTROL_CHAR",)
     many = row("\u0430\u0430\u0430\u0430\u0430@contoso.com")
     assert many.codes == ("CONFUSABLE",) and many.detail.endswith("at position 3 and 2 more")
 
@@ -294,3 +296,30 @@ def test_the_validation_package_is_pure_and_small() -> None:
                 assert top in {"__future__", "collections", "dataclasses", "itertools", "operator", "re",
                                "unicodedata", "urllib", "sync"}, (path.name, name)
                 assert not name.startswith("sync.") or name == "sync.models", (path.name, name)
+
+
+def test_a_cell_over_1024_characters_is_too_long_whatever_it_holds() -> None:
+    from sync.validation import Domains, judge
+    from sync.validation.index import DirectoryIndex
+
+    v = judge("a" * 1025 + "@contoso.com", Domains(frozenset({"contoso.com"})), DirectoryIndex())
+    assert v.codes == ("TOO_LONG",) and "1,037 characters" in v.detail and v.user_id is None
+    assert judge("a" * 1000 + "@contoso.com", Domains(frozenset({"contoso.com"})), DirectoryIndex()).codes != (
+        "TOO_LONG",)
+
+
+def test_control_characters_are_named_with_their_positions_and_the_clean_cell_suggested() -> None:
+    from sync.models import DirectoryUser
+    from sync.validation import Domains, judge
+    from sync.validation.index import DirectoryIndex
+
+    d = DirectoryIndex()
+    d.add([DirectoryUser("id-1", "ali.khan@contoso.com", "Ali Khan")])
+    domains = Domains(frozenset({"contoso.com"}))
+    v = judge("ali.khan@contoso.com\x00", domains, d)
+    assert v.codes == ("CONTROL_CHAR",) and v.detail == "U+0000 at position 21"
+    assert v.suggestion == "ali.khan@contoso.com" and v.user_id is None  # not collected until the cell is fixed
+    many = judge("\x1b[1m\x07ali\x7f.khan@contoso.com\x01", domains, d)
+    assert many.codes == ("CONTROL_CHAR",) and many.detail.endswith("and 1 more")
+    # Line breaks separate addresses (MULTIPLE), they are not control characters here.
+    assert judge("ali.khan@contoso.com\nbob@contoso.com", domains, d).codes == ("MULTIPLE",)
