@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["HISTORY_TABLES", "is_damage", "quick_check", "salvage", "set_aside"]
 
-HISTORY_TABLES = ("transitions", "cycles")  # what cannot be read again from Microsoft 365
+HISTORY_TABLES = ("transitions", "cycles", "validation_runs")  # what Microsoft 365 cannot give back
 _DAMAGE = ("file is not a database", "malformed", "corrupt", "not a database")
 
 

@@ -6,7 +6,7 @@ import re
 
 from sync.graph.directory import UPN_PARTITIONS, upn_partitions
 from sync.models import AgentRow, DirectoryUser
-from sync.roster import DirectoryIndex, Domains, Validator, resolved_so_far
+from sync.validation import DirectoryIndex, Domains, Validator, resolved_so_far
 
 _CLAUSE = re.compile(r"userPrincipalName (ge|le) '([^']*)'")
 

@@ -1,4 +1,4 @@
-"""UPN validation rules (sync.roster) with plain values, and the fixtures' answer key."""
+"""UPN validation rules (sync.validation) with plain values, and the fixtures' answer key."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sync.models import AgentRow, DirectoryUser, ValidationRow
-from sync.roster import (
+from sync.validation import (
     DirectoryIndex,
     Domains,
     Validator,

@@ -1,0 +1,5 @@
+"""``python -m sync.cli``."""
+
+from . import main
+
+main()
