@@ -19,6 +19,7 @@ from .graph.client import GraphClient
 from .graph.lists import GraphListRoster
 from .http import RequestBudget, TrustConfig, new_async_client
 from .loops import AccountLoops, Cadence, RosterSource
+from .loops.reports import ReportsLoop
 from .loops.roster import DirectoryProgress
 from .models import AgentRow, WriteResult
 from .quota import ResourceUnitBudget
@@ -191,6 +192,10 @@ class AccountRuntime:
                 columns=self.opts.columns, dry_run=self.opts.dry_run,
                 writeback_enabled=self.opts.roster_csv is None, progress=self.opts.progress,
                 report_dry_run=self.report_dry_run)
+            upload = getattr(roster, "upload", None)  # SharePoint REST or Graph's list route; not a roster CSV
+            if acc.reports is not None and upload is not None and not self.opts.dry_run:
+                self._loops.reports = ReportsLoop(self._loops.state, acc.reports, upload, self.opts.state_dir,
+                                                  interval=self.opts.cadence.writeback_interval)
         return self._loops
 
     def report_dry_run(self, planned: Mapping[int, Mapping[str, str]]) -> None:

@@ -90,6 +90,8 @@ class Scheduler:
         await loops.presence.flush()
         if loops.writeback_enabled:
             await self._drain(loops)
+        if loops.reports is not None:
+            await loops.reports.step()
 
     async def _drain(self, loops: AccountLoops) -> None:
         r = await loops.writeback.drain(time.monotonic() + self.writeback_deadline)
@@ -107,6 +109,8 @@ class Scheduler:
         presence = asyncio.ensure_future(loops.presence.run(stop, self.max_cycles))
         writer = asyncio.ensure_future(loops.writeback.run(stop)) if loops.writeback_enabled else None
         readers = [asyncio.ensure_future(loops.domains.run(stop)), asyncio.ensure_future(loops.roster_loop.run(stop))]
+        if loops.reports is not None:
+            readers.append(asyncio.ensure_future(loops.reports.run(stop)))
         halt = asyncio.ensure_future(self.stop.wait())
         pending: set[asyncio.Future[Any]] = {presence, halt, *readers, *([writer] if writer else [])}
         try:

@@ -23,6 +23,7 @@ from ..outputs.folder import Outputs
 from ..store import Store
 from .domains import DomainsLoop
 from .presence import PresenceLoop, cycle_line
+from .reports import ReportsLoop
 from .roster import DirectoryProgress, RosterLoop, RosterSource
 from .state import AccountState, Targets
 from .writeback import WriteBackLoop, writeback_values
@@ -65,6 +66,7 @@ class AccountLoops:
                                       interval=c.roster_interval, lookup_limit=c.lookup_limit,
                                       progress=self.progress)
         self.presence: PresenceLoop | None = None
+        self.reports: ReportsLoop | None = None  # set when the account has <Reports> (see runtime)
         self.writeback = WriteBackLoop(self.state, self.roster, self.store, self.columns,
                                        interval=c.writeback_interval, dry_run=self.dry_run,
                                        report_dry_run=self.report_dry_run)

@@ -51,6 +51,7 @@ __all__ = [
     "guard_cell",
     "render",
     "write_presence_csv",
+    "validation_csv",
     "write_validation_csv",
 ]
 
@@ -283,6 +284,11 @@ def write_presence_csv(path: str | os.PathLike[str], rows: Sequence[Presence],
 
 def write_validation_csv(path: str | os.PathLike[str], rows: Sequence[tuple[str, ValidationRow]]) -> Path:
     """Replace validation.csv with one row per Agent list item (VALIDATION_COLUMNS)."""
+    return _write_text(path, validation_csv(rows))
+
+
+def validation_csv(rows: Sequence[tuple[str, ValidationRow]]) -> str:
+    """validation.csv's text: one row per (account id, verdict), VALIDATION_COLUMNS."""
     verdicts = list(map(itemgetter(1), rows))
     raw = [v or "" for v in map(attrgetter("raw_upn"), verdicts)]
     norm, status, severity, suggestion, candidates, detail = _columns(
@@ -293,7 +299,7 @@ def write_validation_csv(path: str | os.PathLike[str], rows: Sequence[tuple[str,
         list(map(";".join, map(attrgetter("codes"), verdicts))), _guarded(severity), _guarded(suggestion),
         _guarded(candidates), _guarded(detail),
     ]
-    return _write_text(path, render(VALIDATION_COLUMNS, columns))
+    return render(VALIDATION_COLUMNS, columns)
 
 
 def _history_rows(changes: Iterable[Change]) -> Iterable[tuple[object, ...]]:

@@ -1,0 +1,102 @@
+"""The reports loop: an account's validation.csv and report.html, uploaded to a document library of its site.
+
+Supervisors find the findings next to the Agent list (``<Reports Library="Shared Documents"
+Folder="presence-sync"/>`` in the Account). Each file holds this account's rows only: a tenant never sees
+another tenant's agents. The loop looks at the verdicts every ``interval`` seconds (the write-back cadence);
+when they changed it builds both files (report.html in a child process, ``presence-sync report --account``, so
+pandas never competes with the presence loop) and uploads the ones whose bytes differ from the last upload.
+Uploads go through the roster source's SharePoint door, so they wait on the same Retry-After and RU budget as
+the write-back. A failed upload is logged and tried again at the next look; it never stops the account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ..config import ReportsTarget
+from ..errors import GraphError, SyncError
+from ..models import ValidationRow
+from ..outputs.csv import validation_csv
+from .state import AccountState
+from .ticker import sleep_or_stop
+
+__all__ = ["ReportsLoop", "Upload"]
+
+log = logging.getLogger(__name__)
+
+Upload = Callable[[str, str, str, bytes, str], Awaitable[None]]  # (library, folder, name, data, content type)
+CSV_TYPE = "text/csv; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+class ReportsLoop:
+    def __init__(self, state: AccountState, target: ReportsTarget, upload: Upload, state_dir: Path,
+                 interval: float = 60.0) -> None:
+        self.state = state
+        self.target = target
+        self.upload = upload
+        self.state_dir = state_dir
+        self.interval = interval
+        self.uploads = 0  # files uploaded, all told
+        self._seen: tuple[ValidationRow, ...] | None = None
+        self._sent: dict[str, str] = {}  # file name -> sha256 of what the library holds
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.step()
+            if await sleep_or_stop(stop, self.interval):
+                return
+
+    async def step(self) -> int:
+        """Build and upload what changed since the last look; returns the number of files uploaded."""
+        verdicts = self.state.validation
+        if not verdicts or verdicts is self._seen:
+            return 0
+        files = {"validation.csv": (validation_csv([(self.state.account_id, v) for v in verdicts]).encode(),
+                                    CSV_TYPE)}
+        html = await asyncio.to_thread(self._build_report)
+        if html is not None:
+            files["report.html"] = (html, HTML_TYPE)
+        sent = 0
+        for name, (data, kind) in files.items():
+            digest = hashlib.sha256(data).hexdigest()
+            if self._sent.get(name) == digest:
+                continue
+            try:
+                await self.upload(self.target.library, self.target.folder, name, data, kind)
+            except (GraphError, SyncError, OSError) as exc:
+                self.state.note_failure(f"upload of {name} to {self.target.library}/{self.target.folder} failed "
+                                        f"(tried again in {self.interval:g} s): {exc}")
+                return sent
+            self._sent[name] = digest
+            sent += 1
+        self._seen = verdicts
+        self.uploads += sent
+        if sent:
+            log.info("account %s: %d report file(s) uploaded to %s/%s", self.state.account_id, sent,
+                     self.target.library, self.target.folder)
+        return sent
+
+    def _build_report(self) -> bytes | None:
+        """This account's report.html, built by `presence-sync report` in a child process (None: not built)."""
+        with tempfile.TemporaryDirectory(prefix="presence-sync-report-") as tmp:
+            cmd = [sys.executable, "-m", "sync.cli", "report", "--state-dir", str(self.state_dir), "--out", tmp,
+                   "--account", self.state.account_id]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.warning("account %s: report.html not built for the library: %s", self.state.account_id, exc)
+                return None
+            if proc.returncode != 0:
+                last = [ln for ln in proc.stderr.splitlines() if ln.strip()][-1:] or [""]
+                log.warning("account %s: report.html not built for the library (exit %d): %s",
+                            self.state.account_id, proc.returncode, last[0])
+                return None
+            return (Path(tmp) / "report.html").read_bytes()
