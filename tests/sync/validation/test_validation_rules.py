@@ -281,7 +281,7 @@ def test_each_new_code_has_a_severity_and_a_place() -> None:
     assert order.index("TRAILING_DOT") < order.index("MULTIPLE") < order.index("SYNTAX") < order.index("CONFUSABLE")
 
 
-PACKAGE = Path(__file__).resolve().parents[2] / "sync" / "validation"
+PACKAGE = Path(__file__).resolve().parents[3] / "sync" / "validation"
 
 
 def test_the_validation_package_is_pure_and_small() -> None:

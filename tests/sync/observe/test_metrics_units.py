@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from test_config import APP, TENANT, app_account, load, problems_of, write, xml
+from config_support import APP, TENANT, app_account, load, problems_of, write, xml
 
 from sync.config import AccountConfig
 from sync.errors import EXIT_USAGE, UsageError

@@ -9,16 +9,22 @@ import time
 from pathlib import Path
 
 import pytest
+from config_support import (
+    APP,
+    CLIENT_SECRET,
+    PASSWORD,
+    PUBLIC,
+    TENANT,
+    app_account,
+    load,
+    problems_of,
+    write,
+    xml,
+)
 
-from sync.config import NATIONAL_CLOUDS, Secret, Settings, default_state_dir, env_name, load_settings
-from sync.errors import EXIT_USAGE, ConfigError, ConfigProblem
+from sync.config import NATIONAL_CLOUDS, Secret, default_state_dir, env_name, load_settings
+from sync.errors import ConfigError
 from sync.secrets import KeyStore
-
-TENANT = "6f1c2f4e-3b1a-4c8e-9d7a-1a2b3c4d5e6f"
-APP = "11111111-2222-4333-8444-555555555555"
-PUBLIC = "22222222-3333-4444-8555-666666666666"
-CLIENT_SECRET = "KnownClientSecret~Value.123"
-PASSWORD = "Pr3sence-Sync!2026"
 
 
 @pytest.fixture()
@@ -29,53 +35,6 @@ def state(tmp_path: Path) -> Path:
 @pytest.fixture()
 def keys(state: Path) -> KeyStore:
     return KeyStore(state, env={})
-
-
-def xml(*accounts: str, source: str = 'enabled="true"', extra: str = "") -> str:
-    body = "\n".join(accounts)
-    return f"""<?xml version="1.0" encoding="utf-8"?>
-<Ucc>
-  <Service Name="Helpdesk" Whatever="not ours">
-    <PresenceProvider>
-      <MsGraphPresenceSource {source}>{extra}
-        <Accounts>
-{body}
-        </Accounts>
-      </MsGraphPresenceSource>
-    </PresenceProvider>
-  </Service>
-</Ucc>
-"""
-
-
-def app_account(keys: KeyStore, acc_id: str = "contoso.com", inner: str = "") -> str:
-    return f"""          <Account Id="{acc_id}"
-                   ClientId="{APP}"
-                   TenantId="{TENANT}"
-                   EncryptedSecret="{keys.encrypt(CLIENT_SECRET)}">
-            <AgentList SiteUrl="https://contoso.sharepoint.com/sites/agents"/>{inner}
-          </Account>"""
-
-
-def write(tmp_path: Path, text: str, name: str = "config.xml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def load(path: Path | None, state: Path, overrides: dict[str, object] | None = None,
-         env: dict[str, str] | None = None, dotenv: Path | None = None) -> tuple[Settings, list[ConfigProblem]]:
-    base = {"PRESENCE_SYNC_STATE_DIR": str(state), "HOME": str(state.parent)}
-    return load_settings(path, overrides or {}, env={**base, **(env or {})},
-                         dotenv_path=dotenv or state.parent / "no.env")
-
-
-def problems_of(path: Path, state: Path, **kw: object) -> list[ConfigProblem]:
-    with pytest.raises(ConfigError) as err:
-        load(path, state, **kw)  # type: ignore[arg-type]
-    assert err.value.exit_code == EXIT_USAGE
-    assert str(err.value).splitlines() == [str(p) for p in err.value.problems]
-    return err.value.problems
 
 
 def line_of(text: str, needle: str) -> int:
@@ -128,7 +87,7 @@ def test_valid_config_with_all_three_auth_modes(tmp_path: Path, state: Path, key
 
 
 def test_the_shipped_example_parses(tmp_path: Path, state: Path, keys: KeyStore) -> None:
-    example = Path(__file__).resolve().parents[2] / "config" / "config.example.xml"
+    example = Path(__file__).resolve().parents[3] / "config" / "config.example.xml"
     text = example.read_text(encoding="utf-8")
     placeholder = "ps1:REPLACE-with-the-output-of-presence-sync-encrypt-secret"
     assert text.count(placeholder) == 2

@@ -10,7 +10,7 @@ import httpx
 
 from sync.emulator.server import EmulatorServer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_shipped_local_tenant_config_runs(tmp_path: Path, emulator: EmulatorServer, tenant_info: dict[str, Any],
