@@ -188,29 +188,46 @@ def _preflight(settings: Settings) -> None:
 
 
 class _DirectoryBar:
-    """A cold start's directory read as a progress bar per account (a terminal only; logs get LogProgress)."""
+    """Long work of the loops as progress bars per account, on a terminal only (logs get LogProgress): a cold
+    start's directory read, and a write-back round of many items such as the first fill."""
 
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("partitions, {task.fields[users]:,} users"), TimeElapsedColumn(),
-                             console=err, transient=True)
+                             TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), console=err, transient=True)
         self._tasks: dict[str, Any] = {}
 
-    def start(self, account_id: str, partitions: int) -> None:
+    def _add(self, key: str, description: str, total: int, unit: str) -> None:
         if not self._tasks:
             self._bar.start()
-        self._tasks[account_id] = self._bar.add_task(f"directory {account_id}", total=partitions, users=0)
+        self._tasks[key] = self._bar.add_task(description, total=total, unit=unit)
 
-    def advance(self, account_id: str, users: int, partitions_done: int) -> None:
-        self._bar.update(self._tasks[account_id], completed=partitions_done, users=users)
-
-    def finish(self, account_id: str, users: int, seconds: float) -> None:
-        self._bar.remove_task(self._tasks.pop(account_id))
+    def _remove(self, key: str) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            self._bar.remove_task(task)
         if not self._tasks:
             self._bar.stop()
+
+    def start(self, account_id: str, partitions: int) -> None:
+        self._add(account_id, f"directory {account_id}", partitions, "partitions, 0 users")
+
+    def advance(self, account_id: str, users: int, partitions_done: int) -> None:
+        self._bar.update(self._tasks[account_id], completed=partitions_done, unit=f"partitions, {users:,} users")
+
+    def finish(self, account_id: str, users: int, seconds: float) -> None:
+        self._remove(account_id)
         log.info("account %s: directory read: %d users in %.1f s", account_id, users, seconds)
+
+    def fill(self, account_id: str, written: int, total: int) -> None:
+        key = "fill:" + account_id
+        if key not in self._tasks:
+            self._add(key, f"write-back {account_id}", total, "items")
+        self._bar.update(self._tasks[key], completed=written)
+
+    def fill_done(self, account_id: str, written: int, total: int, seconds: float) -> None:
+        self._remove("fill:" + account_id)
 
 
 def _steps() -> Any:

@@ -69,7 +69,7 @@ class AccountLoops:
         self.reports: ReportsLoop | None = None  # set when the account has <Reports> (see runtime)
         self.writeback = WriteBackLoop(self.state, self.roster, self.store, self.columns,
                                        interval=c.writeback_interval, dry_run=self.dry_run,
-                                       report_dry_run=self.report_dry_run)
+                                       report_dry_run=self.report_dry_run, progress=self.progress)
 
     def attach(self, outputs: Outputs) -> PresenceLoop:
         """Bind the loops to the output folder (once); returns the presence loop."""

@@ -51,11 +51,14 @@ class RosterSource(Protocol):
 
 
 class DirectoryProgress(Protocol):
-    """Where a cold start reports how far the directory read has come (a bar on a terminal, else log lines)."""
+    """Where long work reports how far it has come (a bar on a terminal, else log lines): a cold start's directory
+    read (start, advance, finish) and a large write-back round such as the first fill (fill, fill_done)."""
 
     def start(self, account_id: str, partitions: int) -> None: ...
     def advance(self, account_id: str, users: int, partitions_done: int) -> None: ...
     def finish(self, account_id: str, users: int, seconds: float) -> None: ...
+    def fill(self, account_id: str, written: int, total: int) -> None: ...
+    def fill_done(self, account_id: str, written: int, total: int, seconds: float) -> None: ...
 
 
 class LogProgress:
@@ -80,6 +83,19 @@ class LogProgress:
 
     def finish(self, account_id: str, users: int, seconds: float) -> None:
         log.info("account %s: directory read: %d users in %.1f s", account_id, users, seconds)
+
+    def fill(self, account_id: str, written: int, total: int) -> None:
+        now = time.monotonic()
+        key = "fill:" + account_id
+        if key not in self._last:
+            self._last[key] = now
+        elif now - self._last[key] >= self.every:
+            self._last[key] = now
+            log.info("account %s: write-back: %d of %d items written (%.0f%%)", account_id, written, total,
+                     100.0 * written / max(1, total))
+
+    def fill_done(self, account_id: str, written: int, total: int, seconds: float) -> None:
+        self._last.pop("fill:" + account_id, None)  # the round's own line says how it ended
 
 
 class RosterLoop:

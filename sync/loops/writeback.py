@@ -26,7 +26,7 @@ from ..errors import GraphError
 from ..models import Presence, ValidationRow
 from ..outputs.csv import format_utc
 from ..store import Store
-from .roster import RosterSource
+from .roster import DirectoryProgress, LogProgress, RosterSource
 from .state import AccountState
 from .ticker import Ticker, sleep_or_stop
 
@@ -35,6 +35,7 @@ __all__ = ["WriteBackLoop", "WriteRound", "writeback_values"]
 log = logging.getLogger(__name__)
 
 GROUP = 20  # items per $batch (Graph's limit)
+FILL = 500  # a round with this many items pending reports its progress
 
 
 def upn_status_text(v: ValidationRow) -> str:
@@ -71,7 +72,7 @@ class WriteBackLoop:
     def __init__(self, state: AccountState, roster: RosterSource, store: Store, columns: WriteBackColumns, *,
                  interval: float, dry_run: bool = False,
                  report_dry_run: Callable[[Mapping[int, Mapping[str, str]]], None] | None = None,
-                 parallel: int = 4) -> None:
+                 parallel: int = 4, progress: DirectoryProgress | None = None) -> None:
         self.state = state
         self.roster = roster
         self.store = store
@@ -80,6 +81,7 @@ class WriteBackLoop:
         self.dry_run = dry_run
         self.report_dry_run = report_dry_run
         self.parallel = parallel
+        self.progress = progress or LogProgress(every=10.0)  # shown for rounds of FILL items or more
         self.lags: deque[float] = deque(maxlen=100_000)  # seconds from a presence change to its write
         self.total_written = 0
         self.last_round: WriteRound | None = None  # what the last round left (the backlog metric)
@@ -139,6 +141,7 @@ class WriteBackLoop:
             return result
         presence_of = {p.agent_item_id: p for p in self.state.presences}
         todo: dict[int, Mapping[str, str]] = {item: values for item, values, _ in queue}
+        shown = len(queue) >= FILL  # the first fill of a large list takes minutes: say how far it has come
         not_before = 0.0
         while todo:
             if (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
@@ -167,6 +170,10 @@ class WriteBackLoop:
                             and self.columns.availability in written[item]):
                         self.lags.append(max(0.0, (now - p.observed_at).total_seconds()))
                 result.written += len(res.done)
+            if shown:
+                self.progress.fill(self.account_id, result.written, result.pending)
+        if shown:
+            self.progress.fill_done(self.account_id, result.written, result.pending, time.monotonic() - t0)
         result.left = len(todo)
         result.seconds = time.monotonic() - t0
         self.total_written += result.written
