@@ -33,8 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .harness import (ACCOUNTS, Job, Tenant, check_csvs, cli_env, first_good_reads, history_csv_rows,
-                      integrity, render, truth_figures, write_config)
+from .harness import (
+    ACCOUNTS,
+    Job,
+    Tenant,
+    check_csvs,
+    cli_env,
+    first_good_reads,
+    history_csv_rows,
+    integrity,
+    render,
+    truth_figures,
+    write_config,
+)
 from .truth import duplicates, load_rows
 
 __all__ = ["CrashOptions", "crash_targets", "report", "run_crash"]

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,8 @@ from ..demo import app_account_xml
 from ..secrets import KeyStore
 from .truth import ClockMap, Pair, Row, Segment, compare, parse_time, segments
 
-__all__ = ["ACCOUNTS", "CYCLE_MARK", "Job", "Tenant", "check_csvs", "integrity", "leaks", "render", "truth_figures",
-           "write_config"]
+__all__ = ["ACCOUNTS", "CYCLE_MARK", "Job", "Tenant", "check_csvs", "cli_env", "first_good_reads", "good_cycle",
+           "ground_truth", "history_csv_rows", "integrity", "leaks", "render", "truth_figures", "write_config"]
 
 ACCOUNTS = ("contoso", "fabrikam")
 CYCLE_MARK = ": agents="  # the job's per-tick INFO line: "account X: agents=... presences=..."

@@ -23,8 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .harness import (ACCOUNTS, Job, Tenant, check_csvs, first_good_reads, good_cycle, history_csv_rows, leaks,
-                      render, truth_figures, write_config)
+from .harness import (
+    ACCOUNTS,
+    Job,
+    Tenant,
+    check_csvs,
+    first_good_reads,
+    good_cycle,
+    history_csv_rows,
+    leaks,
+    render,
+    truth_figures,
+    write_config,
+)
 from .truth import duplicates, load_rows
 
 __all__ = ["SoakOptions", "run_soak", "soak_targets"]
