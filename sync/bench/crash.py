@@ -42,6 +42,7 @@ from .harness import (
     first_good_reads,
     history_csv_rows,
     integrity,
+    leaks,
     render,
     truth_figures,
     write_config,
@@ -87,6 +88,11 @@ def _kill_when(tenant: Tenant, job: Job, names: tuple[str, ...], limit: float) -
     return hit
 
 
+def _keep_log(work: Path, job: Job, title: str) -> None:
+    with (work / "jobs.log").open("a", encoding="utf-8") as f:
+        f.write(f"=== {title}: pid {job.proc.pid}\n{job.text}\n")
+
+
 def _instances(o: CrashOptions, args: list[str], work: Path, holder: int) -> dict[str, Any]:
     codes: list[int] = []
     seconds: list[float] = []
@@ -129,6 +135,7 @@ def _crash(tenant: Tenant, o: CrashOptions, work: Path) -> dict[str, Any]:
         kind = "cold start" if k == 0 else "write-back" if k % 5 == 2 else "random"
         cache = (state / "tokens" / "fabrikam.cache").exists()
         before = tenant.get("/_emulator/stats")
+        tenant.collect_secrets()
         job = Job(args, cwd=work)
         if kind == "cold start":
             hit = _kill_when(tenant, job, ("graph.users",), 60)
@@ -140,6 +147,7 @@ def _crash(tenant: Tenant, o: CrashOptions, work: Path) -> dict[str, Any]:
             hit = "hit"
         killed = time.time()
         code = job.stop(signal.SIGKILL)
+        _keep_log(work, job, f"run {k + 1} ({kind}, killed)")
         after = tenant.get("/_emulator/stats")
         logins = _count(after, LOGINS) - _count(before, LOGINS)
         runs.append({"kind": kind, "hit": hit, "start": job.started, "end": killed, "code": code,
@@ -159,11 +167,13 @@ def _crash(tenant: Tenant, o: CrashOptions, work: Path) -> dict[str, Any]:
     final.wait_cycles(len(final.cycles("contoso")) + 2, 30)
     end = time.time()
     final_code = final.stop(signal.SIGTERM)
+    _keep_log(work, final, "clean run")
     after = tenant.get("/_emulator/stats")
     runs.append({"kind": "clean", "hit": "hit", "start": final.started, "end": end, "code": final_code,
                  "ticks": len(final.cycles()), "cache_at_start": cache,
                  "logins": _count(after, LOGINS) - _count(before, LOGINS),
                  "token_requests": _count(after, ("identity.token",)) - _count(before, ("identity.token",))})
+    tenant.collect_secrets()
     rows = load_rows(db)
     up: dict[str, list[tuple[float, float]]] = {a: [] for a in ACCOUNTS}
     for r in runs:
@@ -187,6 +197,7 @@ def _crash(tenant: Tenant, o: CrashOptions, work: Path) -> dict[str, Any]:
         "new_logins": sum(r["logins"] for r in runs if r["cache_at_start"]),
         "token_requests": sum(r["token_requests"] for r in runs),
         "two_instances": two,
+        "leaks": leaks(tenant.secrets, [state, out, work / "config.xml", work / "jobs.log"], []),
     }
 
 
@@ -200,6 +211,7 @@ def crash_targets(f: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
         ("transitions lost", f["transitions"]["lost"], "0", f["transitions"]["lost"] == 0),
         ("transitions invented", f["transitions"]["invented"], "0", f["transitions"]["invented"] == 0),
         ("new logins", f["new_logins"], "0", f["new_logins"] == 0),
+        ("secrets in clear", f["leaks"]["found"], "0", f["leaks"]["found"] == 0),
         ("clean run exit code", f["clean_exit_code"], "0", f["clean_exit_code"] == 0),
         ("second instance exits 2", f"{two['exit_2']}/{two['tries']}", f"{two['tries']}/{two['tries']}",
          two["tries"] > 0 and two["exit_2"] == two["tries"]),
@@ -215,6 +227,7 @@ def report(f: dict[str, Any], json_out: Path | None) -> tuple[str, bool]:
         f"{kills} kills ({f['kinds']}; {f['kills_reached']} at the aimed moment), then a clean run; {f['seconds']:g} s",
         f"segments counted {t['segments_counted']} over {f['up_seconds']} s up; history rows {f['history_rows']}; "
         f"logins {f['logins_total']} (new {f['new_logins']}), token requests {f['token_requests']}",
+        f"secrets searched {f['leaks']['secrets']} in {f['leaks']['files']} files",
         f"second instance: exit codes {sorted(set(f['two_instances'].get('codes', [])))}, named the holder "
         f"{f['two_instances'].get('named_holder')} times, slowest {f['two_instances'].get('seconds_max')} s",
     ]

@@ -10,6 +10,7 @@ encrypted username and password (the Agent list through SharePoint REST).
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import signal
 import sqlite3
@@ -62,12 +63,24 @@ def write_config(info: dict[str, Any], ca_file: Path, state: Path, path: Path, *
     return path
 
 
+class _Expected(logging.Filter):
+    """Server-side noise the programs cause on purpose: a killed job leaves requests whose client is gone, and
+    the ``reset_rate`` fault ends answers mid-body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if type(exc).__name__ in ("ClientDisconnect", "ConnectionResetError", "BrokenPipeError"):
+            return False
+        return "returned without completing response" not in record.getMessage()
+
+
 class Tenant:
     """The local tenant (``EmulatorServer``) in this process, its control API, and every secret it handed out."""
 
     def __init__(self, work: Path) -> None:
         from ..emulator.server import EmulatorServer
 
+        logging.getLogger("uvicorn.error").addFilter(_Expected())
         self.server = EmulatorServer(state_dir=work / "tenant").start()
         self.ca_file = self.server.tls.ca_cert
         self.ctl = httpx.Client(base_url=self.server.base_url, timeout=30,

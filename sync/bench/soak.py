@@ -76,7 +76,8 @@ def _drive(tenant: Tenant, job: Job, o: SoakOptions, until: float, faults: bool)
     """Keep the faults going until ``until``; False when the job ended on its own."""
     rng = random.Random(o.seed)
     span = max(1.0, until - time.time())
-    burst_every, revoke_every = min(o.burst_every, span / 4), min(o.revoke_every, span / 3)  # short runs get some
+    burst_every = min(o.burst_every, span / 4)  # a short run gets a few of each too
+    revoke_every = min(o.revoke_every, span / 3) if o.revoke_every > 0 else float("inf")
     next_burst = time.time() + burst_every
     next_revoke = time.time() + revoke_every
     while time.time() < until:
@@ -143,6 +144,7 @@ def _soak(tenant: Tenant, o: SoakOptions, work: Path) -> dict[str, Any]:
     end = time.time()
     crashed = not alive or job.proc.poll() is not None
     code = job.stop()
+    (work / "job.log").write_text(job.text, encoding="utf-8")
     tenant.collect_secrets()
     db = state / "presence-sync.sqlite"
     rows = load_rows(db)
@@ -166,7 +168,7 @@ def _soak(tenant: Tenant, o: SoakOptions, work: Path) -> dict[str, Any]:
                               for a in ACCOUNTS},
         "recovery_s": _recovery(job, off),
         "csvs": check_csvs(out),
-        "leaks": leaks(tenant.secrets, [state, out, work / "config.xml"], [job.text]),
+        "leaks": leaks(tenant.secrets, [state, out, work / "config.xml", work / "job.log"], [job.text]),
     }
 
 
