@@ -154,7 +154,8 @@ def _soak(tenant: Tenant, o: SoakOptions, work: Path) -> dict[str, Any]:
     gaps_faulty = {a: fault_reads[a].get("gap_max") for a in ACCOUNTS}
     gaps_clean = {a: clean_reads[a].get("gap_max") for a in ACCOUNTS}
     return {
-        "options": o.__dict__, "seconds": round(end - start, 1), "faults_seconds": round(off - start, 1),
+        "options": o.__dict__, "clock": {"p0": clock.p0.isoformat(), "w0": clock.w0, "speed": clock.speed},
+        "seconds": round(end - start, 1), "faults_seconds": round(off - start, 1),
         "crashed": crashed, "exit_code": code, "traceback": "Traceback" in job.text,
         "retry_after_violations": stats["retry_after_violations"], "throttled": stats["throttled"],
         "faults_injected": stats["faults_injected"],
