@@ -47,7 +47,7 @@ from .harness import (
     truth_figures,
     write_config,
 )
-from .truth import duplicates, load_rows
+from .truth import duplicates, load_rows, unmatched
 
 __all__ = ["CrashOptions", "crash_targets", "report", "run_crash"]
 
@@ -190,6 +190,7 @@ def _crash(tenant: Tenant, o: CrashOptions, work: Path) -> dict[str, Any]:
         "integrity_errors": integrity_errors, "csv_problems": csv_problems,
         "clean_exit_code": final_code, "traceback": "Traceback" in final.text,
         "duplicates_store": duplicates(rows), "duplicates_csv": duplicates(history_csv_rows(out)),
+        "history_csv_vs_store": unmatched(rows, history_csv_rows(out)),
         "history_rows": len(rows),
         "transitions": truth_figures(tenant, clock, rows, up, interval=o.interval, start=begin, end=end),
         "up_seconds": {a: round(sum(hi - lo for lo, hi in up[a]), 1) for a in ACCOUNTS},
@@ -208,6 +209,8 @@ def crash_targets(f: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
         ("integrity errors", len(f["integrity_errors"]), "0", not f["integrity_errors"]),
         ("CSV problems", len(f["csv_problems"]), "0", not f["csv_problems"]),
         ("duplicate history rows", dup, "0", dup == 0),
+        ("history rows the CSV and the store disagree on", sum(f["history_csv_vs_store"].values()), "0",
+         sum(f["history_csv_vs_store"].values()) == 0),
         ("transitions lost", f["transitions"]["lost"], "0", f["transitions"]["lost"] == 0),
         ("transitions invented", f["transitions"]["invented"], "0", f["transitions"]["invented"] == 0),
         ("new logins", f["new_logins"], "0", f["new_logins"] == 0),

@@ -36,7 +36,7 @@ from .harness import (
     truth_figures,
     write_config,
 )
-from .truth import duplicates, load_rows
+from .truth import duplicates, load_rows, unmatched
 
 __all__ = ["SoakOptions", "run_soak", "soak_targets"]
 
@@ -163,6 +163,7 @@ def _soak(tenant: Tenant, o: SoakOptions, work: Path) -> dict[str, Any]:
         "good_ticks": {a: sum(1 for _, ln in job.cycles(a) if good_cycle(ln)) for a in ACCOUNTS},
         "transitions": truth,
         "duplicates_store": duplicates(rows), "duplicates_csv": duplicates(history_csv_rows(out)),
+        "history_csv_vs_store": unmatched(rows, history_csv_rows(out)),
         "history_rows": len(rows),
         "gap_max_with_faults": gaps_faulty, "gap_max_fault_free": gaps_clean,
         "gap_max_whole_run": {a: max((g for g in (gaps_faulty[a], gaps_clean[a]) if g is not None), default=None)
@@ -186,6 +187,8 @@ def soak_targets(f: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
         ("transitions lost", f["transitions"]["lost"], "0", f["transitions"]["lost"] == 0),
         ("transitions invented", f["transitions"]["invented"], "0", f["transitions"]["invented"] == 0),
         ("duplicate history rows", dup, "0", dup == 0),
+        ("history rows the CSV and the store disagree on", sum(f["history_csv_vs_store"].values()), "0",
+         sum(f["history_csv_vs_store"].values()) == 0),
         ("longest presence gap, fault-free (s)", gap if gap is not None else "-", f"<= {2 * interval:g}",
          gap is not None and gap <= 2 * interval),
         ("recovery after faults off (s)", recovery if recovery is not None else "-", "<= 5",

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ClockMap", "Comparison", "Row", "Segment", "compare", "duplicates", "load_rows", "parse_time",
-           "segments"]
+           "segments", "unmatched"]
 
 Pair = tuple[str, str]
 
@@ -196,6 +196,22 @@ def duplicates(rows: Iterable[Row]) -> dict[str, int]:
         entries.sort(key=lambda e: (e[0], e[1]))
         same += sum(1 for (_, _, a), (_, _, b) in zip(entries, entries[1:], strict=False) if a.to == b.to)
     return {"same_state": same, "identical": identical}
+
+
+def unmatched(store: Iterable[Row], csv_rows: Iterable[Row], slack: float = 0.002) -> dict[str, int]:
+    """History rows in the store that presence_history.csv lacks, and the other way round (times to the ms)."""
+    left: dict[tuple[str, str, Pair, Pair], list[float]] = defaultdict(list)
+    for r in store:
+        left[(r.account, r.user_id, r.frm, r.to)].append(r.at)
+    extra = 0
+    for r in csv_rows:
+        times = left.get((r.account, r.user_id, r.frm, r.to), [])
+        hit = next((i for i, t in enumerate(times) if abs(t - r.at) <= slack), None)
+        if hit is None:
+            extra += 1
+        else:
+            times.pop(hit)
+    return {"missing_from_csv": sum(len(v) for v in left.values()), "not_in_store": extra}
 
 
 def _iso(wall: float) -> str:

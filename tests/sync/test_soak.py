@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sync.bench.truth import ClockMap, Row, compare, duplicates, parse_time, segments
+from sync.bench.truth import ClockMap, Row, compare, duplicates, parse_time, segments, unmatched
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,3 +91,10 @@ def test_the_clock_map_round_trips() -> None:
     clock = ClockMap(parse_time("2026-03-04T14:30:00Z"), 1000.0, 60.0)
     assert clock.to_presence(1001.0) == parse_time("2026-03-04T14:31:00Z")
     assert clock.to_wall(parse_time("2026-03-04T14:31:00Z")) == 1001.0
+
+
+def test_a_history_row_the_csv_lacks_is_found() -> None:
+    store = [_row(AV, 0.5), _row(BUSY, 11.0, AV), _row(AV, 12.0, BUSY), _row(BUSY, 14.0, AV)]
+    csv_rows = [_row(AV, 0.5004), _row(BUSY, 11.0, AV), _row(BUSY, 14.0, AV)]  # CSV times are to the ms
+    assert unmatched(store, csv_rows) == {"missing_from_csv": 1, "not_in_store": 0}
+    assert duplicates(csv_rows)["same_state"] == 1
