@@ -35,6 +35,7 @@ from typing import Any
 
 from .harness import (
     ACCOUNTS,
+    STOPPED,
     Job,
     Tenant,
     check_csvs,
@@ -188,6 +189,7 @@ def _crash(tenant: Tenant, o: CrashOptions, work: Path) -> dict[str, Any]:
         "kinds": {k: sum(1 for r in runs[:-1] if r["kind"] == k) for k in ("cold start", "write-back", "random")},
         "kills_reached": sum(1 for r in runs[:-1] if r["hit"] == "hit"),
         "integrity_errors": integrity_errors, "csv_problems": csv_problems,
+        "accounts_stopped": (work / "jobs.log").read_text(encoding="utf-8").count(STOPPED),
         "clean_exit_code": final_code, "traceback": "Traceback" in final.text,
         "duplicates_store": duplicates(rows), "duplicates_csv": duplicates(history_csv_rows(out)),
         "history_csv_vs_store": unmatched(rows, history_csv_rows(out)),
@@ -215,6 +217,7 @@ def crash_targets(f: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
         ("transitions invented", f["transitions"]["invented"], "0", f["transitions"]["invented"] == 0),
         ("new logins", f["new_logins"], "0", f["new_logins"] == 0),
         ("secrets in clear", f["leaks"]["found"], "0", f["leaks"]["found"] == 0),
+        ("accounts stopped by an unexpected error", f["accounts_stopped"], "0", f["accounts_stopped"] == 0),
         ("clean run exit code", f["clean_exit_code"], "0", f["clean_exit_code"] == 0),
         ("second instance exits 2", f"{two['exit_2']}/{two['tries']}", f"{two['tries']}/{two['tries']}",
          two["tries"] > 0 and two["exit_2"] == two["tries"]),

@@ -31,10 +31,11 @@ from ..demo import app_account_xml
 from ..secrets import KeyStore
 from .truth import ClockMap, Pair, Row, Segment, compare, parse_time, segments
 
-__all__ = ["ACCOUNTS", "CYCLE_MARK", "Job", "Tenant", "check_csvs", "cli_env", "first_good_reads", "good_cycle",
+__all__ = ["ACCOUNTS", "CYCLE_MARK", "STOPPED", "Job", "Tenant", "check_csvs", "cli_env", "first_good_reads", "good_cycle",
            "ground_truth", "history_csv_rows", "integrity", "leaks", "render", "truth_figures", "write_config"]
 
 ACCOUNTS = ("contoso", "fabrikam")
+STOPPED = "stopped by an unexpected error"  # the job's line when one account's loops end on a bug
 CYCLE_MARK = ": agents="  # the job's per-tick INFO line: "account X: agents=... presences=..."
 CSV_HEADS = {"presence.csv": "account_id", "presence_history.csv": "account_id", "validation.csv": "account_id"}
 PRESENCE_START = "2026-03-04T14:30:00Z"  # a Wednesday afternoon in Europe, morning in America: people work

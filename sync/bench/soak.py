@@ -25,6 +25,7 @@ from typing import Any
 
 from .harness import (
     ACCOUNTS,
+    STOPPED,
     Job,
     Tenant,
     check_csvs,
@@ -157,6 +158,7 @@ def _soak(tenant: Tenant, o: SoakOptions, work: Path) -> dict[str, Any]:
         "options": o.__dict__, "clock": {"p0": clock.p0.isoformat(), "w0": clock.w0, "speed": clock.speed},
         "seconds": round(end - start, 1), "faults_seconds": round(off - start, 1),
         "crashed": crashed, "exit_code": code, "traceback": "Traceback" in job.text,
+        "accounts_stopped": job.text.count(STOPPED),
         "retry_after_violations": stats["retry_after_violations"], "throttled": stats["throttled"],
         "faults_injected": stats["faults_injected"],
         "ticks": {a: len(job.cycles(a)) for a in ACCOUNTS},
@@ -183,6 +185,7 @@ def soak_targets(f: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
     return [
         ("crashes", int(f["crashed"]), "0", not f["crashed"]),
         ("exit code after SIGTERM", f["exit_code"], "0", f["exit_code"] == 0),
+        ("accounts stopped by an unexpected error", f["accounts_stopped"], "0", f["accounts_stopped"] == 0),
         ("Retry-After violations", f["retry_after_violations"], "0", f["retry_after_violations"] == 0),
         ("transitions lost", f["transitions"]["lost"], "0", f["transitions"]["lost"] == 0),
         ("transitions invented", f["transitions"]["invented"], "0", f["transitions"]["invented"] == 0),
