@@ -13,7 +13,7 @@ import pytest
 
 from sync.bench.truth import ClockMap, Row, compare, duplicates, parse_time, segments, unmatched
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 KNOWN = ("Retry-After violations", "transitions lost")  # see README "Reliability": what stands in the way
