@@ -182,9 +182,9 @@ class RequestBudget:
     """At most ``limit`` request starts in any rolling ``window`` seconds, shared by every task of an app and tenant.
 
     ``headroom`` keeps the pace a little under the service's limit (1,500 per 30 s for presence becomes 1,450),
-    so clock skew and another process of the same app don't tip us over. A 429 means someone else draws on the
-    same limit: the budget pauses for the Retry-After and lowers its pace by a fifth, then wins it back by a
-    tenth per quiet window. ``waited`` and ``reason`` say why callers had to wait (the cycle log shows them).
+    so clock skew and another process of the same app don't tip us over. A 429 pauses the budget for its
+    Retry-After; when we were starting at least half the pace, it also means someone else draws on the same
+    limit, and the pace drops by a fifth, won back by a tenth per quiet window. ``waited`` and ``reason`` say why callers had to wait (the cycle log shows them).
     """
 
     def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
@@ -210,7 +210,12 @@ class RequestBudget:
         now = self._clock()
         self.retry_after += max(0.0, now + seconds - max(self._paused_until, now))
         self._paused_until = max(self._paused_until, now + seconds)
-        if now - self._last_429 > seconds:  # one back-off per wave of 429s, not per throttled request
+        while self._starts and self._starts[0] <= now - self.window:
+            self._starts.popleft()
+        # One back-off per wave of 429s, not per throttled request; and only when our own pace is near the limit:
+        # a 429 while we start a handful of requests a window comes from someone else, and slowing down would
+        # only starve our ticks (repeated waves once drove the pace to 4 per 30 s).
+        if now - self._last_429 > seconds and len(self._starts) * 2 >= self.pace:
             self.pace = max(1, int(self.pace * 0.8))
         self._last_429 = now
         self.reason = (f"Graph answered 429 (another client of this app and tenant draws on the same limit): "

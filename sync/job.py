@@ -22,6 +22,7 @@ from .memory import tune_allocator
 from .models import CycleResult
 from .observe.watch import observing
 from .outputs.folder import Outputs
+from .outputs.history import catch_up_history
 from .quota import ResourceUnitBudget
 from .runtime import AccountRuntime, RuntimeOptions
 from .scheduler import Scheduler
@@ -128,6 +129,8 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
     setup_errors: dict[str, str] = {}
     with state_lock(settings.state_dir):  # one run per state directory (exit 2 for a second one)
         async with account_runtimes(settings, progress, setup_errors) as (runtimes, setup_failed):
+            if runtimes:  # a run killed between the store and the CSV left rows out of presence_history.csv
+                await asyncio.to_thread(catch_up_history, outputs.history_csv, runtimes[0].store)
             sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once,
                               max_cycles=max_cycles, on_cycle=on_cycle)
             if on_start is not None:

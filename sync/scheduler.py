@@ -107,10 +107,15 @@ class Scheduler:
         stop = asyncio.Event()
         assert loops.presence is not None
         presence = asyncio.ensure_future(loops.presence.run(stop, self.max_cycles))
-        writer = asyncio.ensure_future(loops.writeback.run(stop)) if loops.writeback_enabled else None
-        readers = [asyncio.ensure_future(loops.domains.run(stop)), asyncio.ensure_future(loops.roster_loop.run(stop))]
+        wb, interval = loops.writeback, loops.writeback.interval
+        writer = asyncio.ensure_future(_again(rt.account_id, "write-back", wb.run, stop, interval,
+                                              loops.state.note_failure)) if loops.writeback_enabled else None
+        turns = [("domains", loops.domains.run, loops.domains.interval),
+                 ("Agent list", loops.roster_loop.run, loops.roster_loop.interval)]
         if loops.reports is not None:
-            readers.append(asyncio.ensure_future(loops.reports.run(stop)))
+            turns.append(("reports", loops.reports.run, loops.reports.interval))
+        readers = [asyncio.ensure_future(_again(rt.account_id, name, run, stop, every, loops.state.note_failure))
+                   for name, run, every in turns]
         halt = asyncio.ensure_future(self.stop.wait())
         pending: set[asyncio.Future[Any]] = {presence, halt, *readers, *([writer] if writer else [])}
         try:
@@ -219,3 +224,24 @@ class Scheduler:
         if self.failed_accounts:
             return EXIT_PARTIAL
         return EXIT_OK
+
+
+async def _again(account_id: str, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+                 stop: asyncio.Event, every: float, note: Callable[[str], None]) -> None:
+    """Run one of an account's slow loops; a defect that escapes it (an exception nobody expected, e.g. from a
+    client library reading a garbled answer) is logged with its traceback and the loop starts again after its
+    interval, so neither that account's presence nor any other account stops. A needed login still ends it."""
+    while not stop.is_set():
+        try:
+            await run(stop)
+            return
+        except NeedsHumanError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence; the traceback is logged
+            log.exception("account %s: the %s loop stopped on an unexpected error (please report it); it starts "
+                          "again in %g s", account_id, name, every)
+            note(f"the {name} loop failed unexpectedly ({type(exc).__name__}); restarted")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(1.0, every))
+            except TimeoutError:
+                pass

@@ -83,7 +83,17 @@ class _RetryAfterSession(requests.Session):
         return response
 
 
+# What office365 raises when an answer is not what it expects (a truncated or garbled body, a batch part missing):
+# the answer is at fault, not the request, so it is retried like a dropped connection.
+_UNREADABLE = (AssertionError, ValueError, KeyError, IndexError, TypeError, AttributeError)
+
+
 def _translate(exc: Exception, what: str) -> Exception:
+    if isinstance(exc, _UNREADABLE) and not isinstance(exc, requests.RequestException):
+        log.warning("SharePoint %s: an answer the client could not read (%s: %s)", what, type(exc).__name__,
+                    str(exc)[:200])
+        return TransientGraphError(f"SharePoint {what}: an answer the client could not read "
+                                   f"({type(exc).__name__})", retry_after=None)
     if isinstance(exc, _Held):
         return TransientGraphError(f"SharePoint {what}: {exc}", retry_after=exc.left)
     if isinstance(exc, ClientRequestException):

@@ -145,6 +145,12 @@ def test_a_429_lowers_the_pace_and_quiet_windows_win_it_back() -> None:
     t = FakeTime()
     budget = RequestBudget(1500, 30.0, clock=t.clock, sleep=t.sleep, headroom=1 / 30)
     assert budget.pace == 1450  # paced under Graph's 1,500 per 30 s
+
+    async def busy(n: int) -> None:
+        for _ in range(n):
+            await budget.acquire()
+
+    asyncio.run(busy(800))  # more than half the pace started in this window: a 429 means the limit is shared
     budget.pause(2.0)
     assert budget.pace == 1160 and "429" in budget.reason
     budget.pause(2.0)  # the same wave of 429s: one back-off, not two
@@ -159,3 +165,15 @@ def test_a_429_lowers_the_pace_and_quiet_windows_win_it_back() -> None:
         asyncio.run(budget.acquire())
     assert budget.pace == 1450  # never above the ceiling
     assert budget.waited >= 2.0
+
+
+def test_429s_while_starting_few_requests_pause_but_never_lower_the_pace() -> None:
+    t = FakeTime()
+    budget = RequestBudget(1500, 30.0, clock=t.clock, sleep=t.sleep, headroom=1 / 30)
+    for _ in range(30):  # a 429 wave every 20 s for 10 minutes, at 3 requests a second
+        for _ in range(3):
+            asyncio.run(budget.acquire())
+        budget.pause(1.5)
+        t.now += 20.0
+    assert budget.pace == 1450  # the waves came from elsewhere; slowing down would not have helped
+    assert budget.retry_after == 45.0

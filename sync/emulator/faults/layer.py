@@ -78,7 +78,8 @@ class FaultConfig:
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _latency: LatencyModel | None = field(init=False, repr=False, compare=False)
     _last_revoke: float = field(init=False, repr=False, compare=False, default=0.0)
-    _not_before: dict[tuple[str, str, str], float] = field(init=False, repr=False, compare=False)
+    # (bucket, app, tenant) -> (when the last injected 429 was sent, when its Retry-After ends)
+    _not_before: dict[tuple[str, str, str], tuple[float, float]] = field(init=False, repr=False, compare=False)
     _item_not_before: dict[str, float] = field(init=False, repr=False, compare=False)
     _throttle_until: float = field(init=False, repr=False, compare=False, default=0.0)
 
@@ -222,6 +223,8 @@ def _bucket(path: str) -> str:
         return "sharepoint"
     if "presence" in p:
         return "presence"
+    if p.endswith("/$batch"):
+        return "batch"  # a JSON batch may carry any service's requests: its 429s bind later batches only
     return "directory"
 
 
@@ -310,9 +313,14 @@ class FaultMiddleware:
         if info is not None:
             key = (_bucket(scope["path"]), info.client_id, info.tenant_id)
             now = time.monotonic()
-            if now < cfg._not_before.get(key, 0.0):
+            # Judged by when the request came in (before any added latency): one that arrived before the last
+            # 429 was sent was already on its way and could not have known; one that arrived after it, and
+            # before its Retry-After ended, came back early.
+            arrived = float(scope.get("arrived_at", now))
+            sent, until = cfg._not_before.get(key, (0.0, 0.0))
+            if sent < arrived < until:
                 state.stats.retry_after_violations += 1
-            cfg._not_before[key] = now + retry_after
+            cfg._not_before[key] = (now, now + retry_after)
             if why == "burst_429" and key[0] == "sharepoint":
                 state.sp_quota.force(key[1], key[2], retry_after)
             elif why == "burst_429":
