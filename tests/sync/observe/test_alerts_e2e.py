@@ -20,6 +20,7 @@ from typing import Any
 import e2e_support as sup
 import httpx
 import pytest
+from metrics_support import free_port, wait_http
 
 from sync.emulator.server import EmulatorServer
 
@@ -125,9 +126,7 @@ def test_lost_login_alerts_once_and_readyz_names_the_account(
     config, state, out = sup.device_and_password(tmp_path, tenant_info, emulator)
     with_alerts(config, receiver.url)
     command, record = recorder(tmp_path)
-    import test_metrics_e2e as tm
-
-    port = tm.free_port()
+    port = free_port()
     run = sup.Running(["run", "--config", str(config), "--state-dir", str(state), "--out", str(out),
                        "--interval", "0.5", "--metrics-port", str(port), "--on-needs-human", command], cwd=tmp_path)
     metrics = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
@@ -154,7 +153,7 @@ def test_lost_login_alerts_once_and_readyz_names_the_account(
         assert r.status_code == 503 and "login needed" in r.json()["accounts"]["contoso-dc"]["reason"], r.text
         approve(0)
         assert receiver.wait(lambda b: len(b) >= 2, 30), (receiver.bodies, run.text)
-        assert tm.wait_http(metrics, "/readyz", 200, 30).status_code == 200
+        assert wait_http(metrics, "/readyz", 200, 30).status_code == 200
 
         # The login dies: readiness names the account and why, one alert, then one recovery.
         ctl.post("/_emulator/tokens/revoke", json={"client_id": sup.CONTOSO_PUBLIC_APP})
@@ -168,7 +167,7 @@ def test_lost_login_alerts_once_and_readyz_names_the_account(
         assert receiver.wait(lambda b: len(b) >= 3, 30), (receiver.bodies, run.text)
         approve(1)
         assert receiver.wait(lambda b: len(b) >= 4, 30), (receiver.bodies, run.text)
-        assert tm.wait_http(metrics, "/readyz", 200, 30).status_code == 200
+        assert wait_http(metrics, "/readyz", 200, 30).status_code == 200
         time.sleep(1.5)  # a few more ticks: nothing more to say
     finally:
         metrics.close()
