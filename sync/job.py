@@ -23,7 +23,7 @@ from .models import CycleResult
 from .observe.watch import observing
 from .outputs.folder import Outputs
 from .outputs.history import catch_up_history
-from .quota import ResourceUnitBudget
+from .quota import ResourceUnitBudget, RetryAfterGate
 from .runtime import AccountRuntime, RuntimeOptions
 from .scheduler import Scheduler
 from .secrets import KeyStore
@@ -77,9 +77,10 @@ def build_runtimes(settings: Settings, accounts: Sequence[AccountConfig], store:
     failed: list[str] = []
     budgets: dict[tuple[str, str], RequestBudget] = {}
     quotas: dict[tuple[str, str], ResourceUnitBudget] = {}
+    gates: dict[tuple[str, str], RetryAfterGate] = {}
     for acc in accounts:
         try:
-            runtimes.append(AccountRuntime(acc, opts, store, cipher, sync_http, budgets, quotas))
+            runtimes.append(AccountRuntime(acc, opts, store, cipher, sync_http, budgets, quotas, gates))
         except (NeedsHumanError, TransientAuthError) as exc:
             log.error("%s", exc)
             failed.append(acc.id)

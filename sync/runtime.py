@@ -22,7 +22,7 @@ from .loops import AccountLoops, Cadence, RosterSource
 from .loops.reports import ReportsLoop
 from .loops.roster import DirectoryProgress
 from .models import AgentRow, WriteResult
-from .quota import ResourceUnitBudget
+from .quota import ResourceUnitBudget, RetryAfterGate
 from .store import Store
 
 __all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions", "require_roster_column", "roster_csv_columns"]
@@ -107,7 +107,8 @@ class AccountRuntime:
 
     def __init__(self, account: AccountConfig, opts: RuntimeOptions, store: Store, cipher: Any,
                  sync_http: httpx.Client, budgets: dict[tuple[str, str], RequestBudget] | None = None,
-                 quotas: dict[tuple[str, str], ResourceUnitBudget] | None = None) -> None:
+                 quotas: dict[tuple[str, str], ResourceUnitBudget] | None = None,
+                 gates: dict[tuple[str, str], RetryAfterGate] | None = None) -> None:
         self.account = account
         self.account_id: str = account.id
         self.opts = opts
@@ -118,6 +119,7 @@ class AccountRuntime:
         # Graph's presence limit and SharePoint's quota are per app and tenant: accounts sharing both share them.
         self._budgets = budgets if budgets is not None else {}
         self._quotas = quotas if quotas is not None else {}
+        self._gates = gates if gates is not None else {}  # directory reads: Retry-After per app and tenant
         self._loops: AccountLoops | None = None
         self._clients: list[httpx.AsyncClient] = []
 
@@ -175,9 +177,10 @@ class AccountRuntime:
             self._clients.extend(lanes)
         budget = self._budgets.setdefault(key, RequestBudget(self.opts.presence_limit, self.opts.presence_window,
                                                              headroom=1 / 30))
+        directory = self._gates.setdefault(key, RetryAfterGate())  # users, delta, lookups, domains
         return GraphClient(account_id=acc.id, graph_url=acc.graph_url,
                            token=self.auth.token_source(self.auth.graph_scopes()), http=http,
-                           budgets={"presence": budget}, lanes=lanes)
+                           budgets={"presence": budget, "directory": directory}, lanes=lanes)
 
     def loops(self) -> AccountLoops:
         if self._loops is None:
