@@ -24,7 +24,7 @@ class Reject(Exception):
 
 
 def add(router: GraphRouter, method: str, pattern: str, endpoint: str, fn: Handler, *,
-        bucket: str = "directory", permissions: tuple[str, ...] = ()) -> None:
+        bucket: str = "directory", permissions: tuple[str, ...] = (), cost: int = 1) -> None:
     """Register ``fn`` so that a ``Reject`` raised anywhere inside becomes its Graph error."""
     async def run(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         try:
@@ -32,7 +32,7 @@ def add(router: GraphRouter, method: str, pattern: str, endpoint: str, fn: Handl
         except Reject as rej:
             return rej.response
 
-    router.route(method, pattern, endpoint, bucket=bucket, permissions=permissions)(run)
+    router.route(method, pattern, endpoint, bucket=bucket, permissions=permissions, cost=cost)(run)
 
 
 def encode_token(payload: dict[str, Any]) -> str:

@@ -23,7 +23,9 @@ from urllib.parse import quote
 
 from ..model.library import Library, LibraryError, LibraryFile
 from ..model.tenant import Site
-from .router import GraphRequest, GraphResponse, GraphRouter, error
+from . import common
+from .common import Reject
+from .router import GraphRequest, GraphResponse, GraphRouter
 
 __all__ = ["DOWNLOAD_LIFETIME", "register"]
 
@@ -35,24 +37,16 @@ _DRIVE = r"(?:/sites/(?P<site>[^/]+)/drive|/drives/(?P<drive>[^/]+))"
 _ITEM = _DRIVE + r"/root:/(?P<path>[^:]+)"
 
 
-class _Reject(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.response = error(status, code, message)
-
-
 def register(router: GraphRouter) -> None:
     """Add the drive handlers (before the sites-and-lists ones; the first matching pattern wins)."""
     def add(method: str, pattern: str, endpoint: str, fn: Any, cost: int, write: bool = False) -> None:
         async def run(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
             try:
                 return await fn(req, m)
-            except _Reject as rej:
-                return rej.response
-            except LibraryError as exc:
-                return error(400, "invalidRequest", str(exc))
-        router.route(method, pattern, endpoint, bucket="sharepoint", permissions=WRITE if write else READ,
-                     cost=cost)(run)
+            except LibraryError as exc:  # a file or folder name SharePoint refuses
+                raise Reject(400, "invalidRequest", str(exc)) from exc
+        common.add(router, method, pattern, endpoint, run, bucket="sharepoint",
+                   permissions=WRITE if write else READ, cost=cost)
 
     add("PUT", _ITEM + r":/content", "graph.drive.upload", _upload, 2, write=True)
     add("GET", _ITEM + r":/content", "graph.drive.download", _download, 1)
@@ -67,11 +61,11 @@ def _site(req: GraphRequest, m: re.Match[str]) -> Site:
     if groups.get("drive") is not None:
         if groups["drive"] == site.drive_id:
             return site
-        raise _Reject(404, "itemNotFound", "The drive could not be found.")
+        raise Reject(404, "itemNotFound", "The drive could not be found.")
     key = m["site"].lower()
     if key == site.id.lower() or key in site.id.lower().split(",")[1:] or key == "root":
         return site
-    raise _Reject(404, "itemNotFound", "Requested site could not be found")
+    raise Reject(404, "itemNotFound", "Requested site could not be found")
 
 
 def _iso(t: datetime) -> str:
@@ -114,7 +108,7 @@ def _item_id(f: LibraryFile) -> str:
 def _file(site: Site, m: re.Match[str]) -> LibraryFile:
     f = site.library.file(m["path"])
     if f is None:
-        raise _Reject(404, "itemNotFound", "The resource could not be found.")
+        raise Reject(404, "itemNotFound", "The resource could not be found.")
     return f
 
 

@@ -21,7 +21,9 @@ from ..sharepoint import entities as sj
 from ..sharepoint.items import now_iso, resolve_column
 from ..sharepoint.query import FilterError, compile_filter, parse_skiptoken, sort_items
 from ..sharepoint.rest import READ_PERMISSIONS, WRITE_PERMISSIONS
-from .router import GraphRequest, GraphResponse, GraphRouter, error
+from . import common
+from .common import Reject
+from .router import GraphRequest, GraphResponse, GraphRouter
 
 __all__ = ["register"]
 
@@ -38,22 +40,11 @@ _READ = tuple(sorted(READ_PERMISSIONS))
 _WRITE = tuple(sorted(WRITE_PERMISSIONS))
 
 
-class _Reject(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.response = error(status, code, message)
-
-
 def register(router: GraphRouter) -> None:
     """Add the list route's handlers; most specific patterns first (the router takes the first match)."""
     def add(method: str, pattern: str, endpoint: str, fn: Any, cost: int, write: bool = False) -> None:
-        async def run(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
-            try:
-                return await fn(req, m)
-            except _Reject as rej:
-                return rej.response
-        router.route(method, pattern, endpoint, bucket="sharepoint",
-                     permissions=_WRITE if write else _READ, cost=cost)(run)
+        common.add(router, method, pattern, endpoint, fn, bucket="sharepoint",
+                   permissions=_WRITE if write else _READ, cost=cost)
 
     add("GET", _ITEM + "/fields", "graph.listitem.fields", _get_fields, 1)
     add("PATCH", _ITEM + "/fields", "graph.listitem.update", _patch_fields, 2, write=True)
@@ -81,14 +72,14 @@ def _site(req: GraphRequest, m: re.Match[str]) -> Site:
         k = key.lower()
         if k == site.id.lower() or k in site.id.lower().split(",")[1:]:
             return site
-    raise _Reject(404, "itemNotFound", "Requested site could not be found")
+    raise Reject(404, "itemNotFound", "Requested site could not be found")
 
 
 def _list(req: GraphRequest, m: re.Match[str]) -> tuple[Site, SpList]:
     site = _site(req, m)
     lst = site.list_by_id_or_title(m["list"])
     if lst is None:
-        raise _Reject(404, "itemNotFound", "List not found")
+        raise Reject(404, "itemNotFound", "List not found")
     return site, lst
 
 
@@ -96,7 +87,7 @@ def _item(req: GraphRequest, m: re.Match[str]) -> tuple[Site, SpList, ListItem]:
     site, lst = _list(req, m)
     item = lst.items.get(int(m["item"]))
     if item is None:
-        raise _Reject(404, "itemNotFound", "Item not found")
+        raise Reject(404, "itemNotFound", "Item not found")
     return site, lst, item
 
 
@@ -167,7 +158,7 @@ def _expand(req: GraphRequest) -> list[str] | None | bool:
         return False
     m = _EXPAND.fullmatch(raw)
     if not m:
-        raise _Reject(400, "invalidRequest", f"Parsing OData Select and Expand failed: Could not find a "
+        raise Reject(400, "invalidRequest", f"Parsing OData Select and Expand failed: Could not find a "
                                               f"property named '{raw.split('(')[0]}'.")
     sel = m["sel"]
     return [s.strip() for s in sel.split(",") if s.strip()] if sel else True
@@ -216,7 +207,7 @@ def _top(req: GraphRequest) -> int:
     if raw is None:
         return req.state.limits.page_default
     if not raw.isdigit() or not 1 <= int(raw) <= TOP_MAX:
-        raise _Reject(400, "invalidRequest", f"Invalid page size specified: '{raw}'. Must be between 1 and "
+        raise Reject(400, "invalidRequest", f"Invalid page size specified: '{raw}'. Must be between 1 and "
                                              f"{TOP_MAX} inclusive.")
     return int(raw)
 
@@ -243,12 +234,12 @@ async def _list_items(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
                 order.append((resolve(words[0]), len(words) > 1 and words[1].lower() == "desc"))
     except FilterError as exc:
         msg = str(exc) if exc.kind == "unknown_field" else "Invalid filter clause"
-        raise _Reject(400, "invalidRequest", msg) from exc
+        raise Reject(400, "invalidRequest", msg) from exc
     used = (flt.columns if flt else set()) | {c for c, _ in order}
     honour = _PREFER_NON_INDEXED in req.headers.get("prefer", "").lower()
     for col in sorted(used):
         if col != "Id" and col not in lst.indexed_columns and not honour:
-            raise _Reject(400, "invalidRequest", _NOT_INDEXED.format(col))
+            raise Reject(400, "invalidRequest", _NOT_INDEXED.format(col))
     rows = sort_items(lst, order)
     if flt:
         rows = [it for it in rows if flt.predicate(it)]
@@ -276,7 +267,7 @@ def _after(req: GraphRequest, rows: list[ListItem]) -> list[ListItem]:
         decoded = ""
     last = parse_skiptoken(decoded).get("p_ID", "")
     if not last.isdigit():
-        raise _Reject(400, "invalidRequest", "Invalid skip token.")
+        raise Reject(400, "invalidRequest", "Invalid skip token.")
     ids = [it.id for it in rows]
     n = int(last)
     return rows[ids.index(n) + 1:] if n in ids else [it for it in rows if it.id > n]
@@ -292,11 +283,11 @@ def _next_link(req: GraphRequest, site: Site, lst: SpList, last_id: int) -> str:
 
 def _check_fields(lst: SpList, values: Any) -> dict[str, Any]:
     if not isinstance(values, dict):
-        raise _Reject(400, "invalidRequest", "Invalid request")
+        raise Reject(400, "invalidRequest", "Invalid request")
     writable = {"Title", *lst.columns}
     for name in values:
         if name not in writable and not name.startswith("@odata."):
-            raise _Reject(400, "invalidRequest", f"Field '{name}' is not recognized")
+            raise Reject(400, "invalidRequest", f"Field '{name}' is not recognized")
     return {k: v for k, v in values.items() if not k.startswith("@odata.")}
 
 
@@ -307,7 +298,7 @@ def _precondition(req: GraphRequest, lst: SpList, item: ListItem) -> None:
     tag = want.strip()
     tag = tag[2:] if tag.startswith("W/") else tag
     if tag.strip('"') != _etag(lst, item).strip('"'):
-        raise _Reject(412, "preconditionFailed",
+        raise Reject(412, "preconditionFailed",
                       "The resource has changed since the caller last read it; usually an eTag mismatch")
 
 
@@ -327,7 +318,7 @@ async def _create_item(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
     site, lst = _list(req, m)
     body = req.body if isinstance(req.body, dict) else None
     if body is None:
-        raise _Reject(400, "invalidRequest", "Invalid request")
+        raise Reject(400, "invalidRequest", "Invalid request")
     values = _check_fields(lst, body.get("fields", {}))
     item = lst.add(values)
     item.created = item.modified = now_iso()
