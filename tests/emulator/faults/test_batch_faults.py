@@ -17,15 +17,6 @@ from ..conftest import CONTOSO
 VERBOSE = "application/json;odata=verbose"
 
 
-@pytest.fixture()
-def faults(http: httpx.Client) -> Iterator[Any]:
-    def set_faults(**switches: Any) -> dict[str, Any]:
-        r = http.post("/_emulator/faults", json={"replace": True, **switches})
-        assert r.status_code == 200, r.text
-        return dict(r.json())
-    yield set_faults
-    http.post("/_emulator/reset")
-
 
 def _batch(graph: httpx.Client) -> httpx.Response:
     return graph.post("/v1.0/$batch", json={"requests": [

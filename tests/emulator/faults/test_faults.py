@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,16 +16,6 @@ FABRIKAM = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 FAB_APP = "33333333-4444-4555-8666-777777777777"
 PATH = "/v1.0/users"
 
-
-@pytest.fixture()
-def faults(http: httpx.Client) -> Iterator[Any]:
-    """Set fault switches for one test; everything goes back to defaults afterwards."""
-    def set_faults(**switches: Any) -> dict[str, Any]:
-        r = http.post("/_emulator/faults", json={"replace": True, **switches})
-        assert r.status_code == 200, r.text
-        return dict(r.json())
-    yield set_faults
-    http.post("/_emulator/reset")
 
 
 @pytest.fixture()

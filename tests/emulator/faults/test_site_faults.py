@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,15 +21,6 @@ ACCOUNTS = {CONTOSO: ("22222222-3333-4444-8555-666666666666", "svc-presence@cont
             FABRIKAM: ("44444444-5555-4666-8777-888888888888", "svc-presence@fabrikam.com", "Fabrikam-Svc!2026")}
 REST = "/sites/{}-agents/_api/web/lists/GetByTitle('Agents')?$select=Title"
 
-
-@pytest.fixture()
-def faults(http: httpx.Client) -> Iterator[Any]:
-    def set_faults(**switches: Any) -> dict[str, Any]:
-        r = http.post("/_emulator/faults", json={"replace": True, **switches})
-        assert r.status_code == 200, r.text
-        return dict(r.json())
-    yield set_faults
-    http.post("/_emulator/reset")
 
 
 def sp_token(http: httpx.Client, emulator: EmulatorServer, tenant: str) -> dict[str, str]:
