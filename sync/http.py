@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_before_delay
 from tenacity.wait import wait_exponential_jitter
 
 from .errors import TransientGraphError
@@ -159,10 +159,12 @@ class _WaitRetryAfter:
 
 def retrying(attempts: int = 6, deadline: float | None = None,
              sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> AsyncRetrying:
-    """The retry policy: transient errors only, Retry-After honoured, bounded by attempts and time."""
+    """The retry policy: transient errors only, Retry-After honoured, bounded by attempts and time: no wait starts
+    that would end past ``deadline`` seconds from the first attempt (the caller gets the last error at once
+    instead of a retry that comes too late to be of use)."""
     stop: Any = stop_after_attempt(attempts)
     if deadline is not None:
-        stop = stop | stop_after_delay(deadline)
+        stop = stop | stop_before_delay(deadline)
     return AsyncRetrying(retry=retry_if_exception(is_transient), wait=_WaitRetryAfter(), stop=stop,
                          reraise=True, sleep=sleep)
 
@@ -215,11 +217,14 @@ class RequestBudget:
         # One back-off per wave of 429s, not per throttled request; and only when our own pace is near the limit:
         # a 429 while we start a handful of requests a window comes from someone else, and slowing down would
         # only starve our ticks (repeated waves once drove the pace to 4 per 30 s).
-        if now - self._last_429 > seconds and len(self._starts) * 2 >= self.pace:
+        ours = len(self._starts) * 2 >= self.pace
+        if now - self._last_429 > seconds and ours:
             self.pace = max(1, int(self.pace * 0.8))
         self._last_429 = now
-        self.reason = (f"Graph answered 429 (another client of this app and tenant draws on the same limit): "
-                       f"paused {seconds:.2f}s, pace now {self.pace} per {self.window:g}s")
+        whose = ("we were near the limit" if ours else
+                 "not our own pace: another client of this app and tenant, or the service itself")
+        self.reason = (f"Graph answered 429 ({whose}): paused {seconds:.2f}s, pace now {self.pace} per "
+                       f"{self.window:g}s")
 
     def _recover(self, now: float) -> None:
         if self.pace < self._ceiling and now - self._last_429 >= self.window:

@@ -49,8 +49,8 @@ def runtime_options(settings: Settings, progress: DirectoryProgress | None = Non
         presence_window=settings.presence_budget_window,
         cadence=Cadence(roster_interval=settings.writeback_interval, domains_interval=settings.domains_refresh,
                         writeback_interval=settings.writeback_interval,
-                        # A failing chunk is retried for about two intervals, then reported stale, so one bad
-                        # chunk cannot hold the schedule for long; a single --once run is more patient.
+                        # A running job retries a failing chunk only until its next tick is due (the presence
+                        # loop's own bound), and never past this; a single --once run is more patient.
                         presence_deadline=30.0 if settings.once else max(2 * settings.interval, 5.0)),
         columns=settings.writeback_columns,
         dry_run=settings.dry_run,

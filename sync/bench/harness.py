@@ -222,14 +222,18 @@ def ground_truth(tenant: Tenant, name: str, clock: ClockMap, ids: set[str], star
 
 
 def truth_figures(tenant: Tenant, clock: ClockMap, rows: Sequence[Row], up: dict[str, list[tuple[float, float]]],
-                  *, interval: float, start: float, end: float) -> dict[str, Any]:
-    """Lost and invented transitions per account (see ``sync.bench.truth``)."""
+                  *, interval: float, start: float, end: float,
+                  pauses: dict[str, list[list[float]]] | None = None) -> dict[str, Any]:
+    """Lost and invented transitions per account (see ``sync.bench.truth``); ``pauses`` are each account's
+    presence Retry-After windows (the tenant's ``retry_after_pauses``)."""
     out: dict[str, Any] = {}
     for acc in ACCOUNTS:
         mine = [r for r in rows if r.account == acc]
         truth = ground_truth(tenant, acc, clock, {r.user_id for r in mine}, start, end)
-        out[acc] = compare(truth, mine, up.get(acc, []), interval=interval, label=f"{acc} ").to_json()
+        out[acc] = compare(truth, mine, up.get(acc, []), interval=interval, label=f"{acc} ",
+                           pauses=(pauses or {}).get(acc, ())).to_json()
     out["lost"] = sum(out[a]["lost"] for a in ACCOUNTS)
+    out["unreadable"] = sum(out[a]["unreadable"] for a in ACCOUNTS)
     out["invented"] = sum(out[a]["invented"] for a in ACCOUNTS)
     out["segments_counted"] = sum(out[a]["segments_counted"] for a in ACCOUNTS)
     return out

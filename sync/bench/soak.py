@@ -151,7 +151,9 @@ def _soak(tenant: Tenant, o: SoakOptions, work: Path) -> dict[str, Any]:
     rows = load_rows(db)
     firsts = first_good_reads(db, start, end)
     up = {acc: [(firsts[acc], end)] for acc in firsts}
-    truth = truth_figures(tenant, clock, rows, up, interval=o.interval, start=start, end=end)
+    pauses = {a: fault_reads[a].get("retry_after_pauses", []) + clean_reads[a].get("retry_after_pauses", [])
+              for a in ACCOUNTS}
+    truth = truth_figures(tenant, clock, rows, up, interval=o.interval, start=start, end=end, pauses=pauses)
     gaps_faulty = {a: fault_reads[a].get("gap_max") for a in ACCOUNTS}
     gaps_clean = {a: clean_reads[a].get("gap_max") for a in ACCOUNTS}
     return {
@@ -160,6 +162,8 @@ def _soak(tenant: Tenant, o: SoakOptions, work: Path) -> dict[str, Any]:
         "crashed": crashed, "exit_code": code, "traceback": "Traceback" in job.text,
         "accounts_stopped": job.text.count(STOPPED),
         "retry_after_violations": stats["retry_after_violations"], "throttled": stats["throttled"],
+        "retry_after_violations_by": stats.get("retry_after_violations_by", {}),
+        "retry_after_violations_recent": stats.get("retry_after_violations_recent", []),
         "faults_injected": stats["faults_injected"],
         "ticks": {a: len(job.cycles(a)) for a in ACCOUNTS},
         "good_ticks": {a: sum(1 for _, ln in job.cycles(a) if good_cycle(ln)) for a in ACCOUNTS},
@@ -187,7 +191,8 @@ def soak_targets(f: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
         ("exit code after SIGTERM", f["exit_code"], "0", f["exit_code"] == 0),
         ("accounts stopped by an unexpected error", f["accounts_stopped"], "0", f["accounts_stopped"] == 0),
         ("Retry-After violations", f["retry_after_violations"], "0", f["retry_after_violations"] == 0),
-        ("transitions lost", f["transitions"]["lost"], "0", f["transitions"]["lost"] == 0),
+        ("transitions lost (outside the tenant's Retry-After pauses)", f["transitions"]["lost"], "0",
+         f["transitions"]["lost"] == 0),
         ("transitions invented", f["transitions"]["invented"], "0", f["transitions"]["invented"] == 0),
         ("duplicate history rows", dup, "0", dup == 0),
         ("history rows the CSV and the store disagree on", sum(f["history_csv_vs_store"].values()), "0",
@@ -209,13 +214,20 @@ def report(f: dict[str, Any], json_out: Path | None) -> tuple[str, bool]:
     extra = [
         f"ticks {f['ticks']} (good {f['good_ticks']}); 429s sent {f['throttled']}; "
         f"faults injected {sum(f['faults_injected'].values())} {f['faults_injected']}",
+        f"states that fell wholly inside the tenant's presence Retry-After pauses (no client that honours "
+        f"Retry-After could read them): {t['unreadable']} of {t['segments_counted']}",
         f"segments counted {t['segments_counted']}; history rows {f['history_rows']}; "
         f"longest gap with faults {f['gap_max_with_faults']}, fault-free {f['gap_max_fault_free']}; "
         f"recovery {f['recovery_s']}",
         f"secrets searched {f['leaks']['secrets']} in {f['leaks']['files']} files and the job's output",
     ]
+    if f["retry_after_violations"]:
+        extra.append(f"Retry-After violations by budget {f['retry_after_violations_by']}; the last ones:")
+        extra += [f"  {v['where']} {'/'.join(v['key'])}: came in {v['after_429_s']}s after the 429, "
+                  f"{v['early_by_s']}s early" for v in f["retry_after_violations_recent"][-5:]]
     for acc in ACCOUNTS:
         extra += [f"  {line}" for line in t[acc]["lost_sample"][:5] + t[acc]["invented_sample"][:5]]
+        extra += [f"  inside a pause: {line}" for line in t[acc]["unreadable_sample"][:3]]
     text = render(f"soak: {f['seconds']:g} s, faults for {f['faults_seconds']:g} s", targets) + "\n" + "\n".join(extra)
     if json_out is not None:
         json_out.write_text(json.dumps({**f, "targets": [

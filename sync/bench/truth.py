@@ -17,6 +17,10 @@ time a read may take on a loaded machine; ``eps`` 0.05 s for the two clock reads
   a state the job could not see is never called lost.
 - A counted segment is *lost* when the job's history never claims its pair anywhere in ``[a - eps, b + tol]``
   (the claim at an instant is the ``to`` pair of the last row at or before it).
+- A lost segment is *unreadable* instead when it lies wholly inside a window in which the tenant forbade presence
+  reads (``pauses``: each presence 429's ``[sent, sent + Retry-After]``, merged when they touch, widened by one
+  ``interval`` before, the last read before the 429, and by ``eps`` + 0.2 s after, the first read after it): a
+  client that honours Retry-After and reads every ``interval`` could not have seen it either.
 - A row that is not a first observation (``from`` empty) is *invented* when the tenant never held its ``to``
   pair anywhere in ``[changed_at - tol, changed_at + eps]``.
 - *Duplicates*: a user's row whose ``to`` pair equals the previous row's ``to`` pair (ordered by time, then
@@ -35,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ClockMap", "Comparison", "Row", "Segment", "compare", "duplicates", "load_rows", "parse_time",
-           "segments", "unmatched"]
+           "pause_windows", "segments", "unmatched"]
 
 Pair = tuple[str, str]
 
@@ -90,14 +94,16 @@ class Segment:
 class Comparison:
     counted: int = 0  # segments long enough, and seen long enough while the job was up
     lost: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # lost, but inside the tenant's Retry-After pauses
     invented: list[str] = field(default_factory=list)
     rows: int = 0  # history rows that are transitions (not first observations)
     truth_changes: int = 0
 
     def to_json(self, sample: int = 20) -> dict[str, Any]:
-        return {"segments_counted": self.counted, "lost": len(self.lost), "invented": len(self.invented),
-                "history_transitions": self.rows, "tenant_transitions": self.truth_changes,
-                "lost_sample": self.lost[:sample], "invented_sample": self.invented[:sample]}
+        return {"segments_counted": self.counted, "lost": len(self.lost), "unreadable": len(self.unreadable),
+                "invented": len(self.invented), "history_transitions": self.rows,
+                "tenant_transitions": self.truth_changes, "lost_sample": self.lost[:sample],
+                "unreadable_sample": self.unreadable[:sample], "invented_sample": self.invented[:sample]}
 
 
 def load_rows(db: Path, account_ids: Mapping[str, str] | None = None) -> list[Row]:
@@ -145,10 +151,32 @@ def _held_within(segs: Sequence[Segment], pair: Pair, lo: float, hi: float) -> b
     return any(s.pair == pair and s.a <= hi and s.b >= lo for s in segs)
 
 
+def pause_windows(pauses: Iterable[Sequence[float]], interval: float, eps: float = 0.05) -> list[tuple[float, float]]:
+    """The spans no Retry-After-honouring client reading every ``interval`` could read in: each presence 429's
+    ``[sent, until]`` merged with those it touches, from one ``interval`` before (the last read before the
+    429) to ``eps`` + 0.2 s after (the first read after it). Sorted, not overlapping."""
+    out: list[tuple[float, float]] = []
+    for a, b in sorted((float(p[0]), float(p[1])) for p in pauses):
+        lo, hi = a - interval, b + eps + 0.2
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _inside(windows: Sequence[tuple[float, float]], a: float, b: float) -> bool:
+    i = bisect.bisect_right(windows, (a, float("inf"))) - 1
+    return i >= 0 and windows[i][0] <= a and b <= windows[i][1]
+
+
 def compare(truth: Mapping[str, Sequence[Segment]], rows: Sequence[Row], up: Sequence[tuple[float, float]], *,
-            interval: float, latency: float = 0.5, eps: float = 0.05, label: str = "") -> Comparison:
-    """One account: ``truth`` segments per user id, the account's history ``rows``, the spans the job was up."""
+            interval: float, latency: float = 0.5, eps: float = 0.05, label: str = "",
+            pauses: Iterable[Sequence[float]] = ()) -> Comparison:
+    """One account: ``truth`` segments per user id, the account's history ``rows``, the spans the job was up,
+    the tenant's presence Retry-After windows (``pauses``, wall seconds)."""
     tol = interval + latency
+    windows = pause_windows(pauses, interval, eps)
     res = Comparison()
     by_user: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
@@ -168,8 +196,9 @@ def compare(truth: Mapping[str, Sequence[Segment]], rows: Sequence[Row], up: Seq
                 continue
             res.counted += 1
             if not _claimed_within(times, pairs, s.pair, s.a - eps, s.b + tol):
-                res.lost.append(f"{label}{uid}: {s.pair[0]}/{s.pair[1]} held {s.b - s.a:.1f} s from "
-                                f"{_iso(s.a)}, never in the history")
+                where = res.unreadable if _inside(windows, s.a, s.b) else res.lost
+                where.append(f"{label}{uid}: {s.pair[0]}/{s.pair[1]} held {s.b - s.a:.1f} s from "
+                             f"{_iso(s.a)}, never in the history")
         for r in mine:
             if r.first:
                 continue

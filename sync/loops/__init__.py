@@ -37,7 +37,9 @@ class Cadence:
     domains_interval: float = 300.0
     writeback_interval: float = 60.0
     lookup_limit: int = 400  # UPNs missing from the cache looked up per roster refresh
-    presence_deadline: float = 30.0  # seconds a failing presence chunk is retried before its agents go stale
+    # seconds a failing presence chunk is retried before its agents go stale; a running loop also stops retrying
+    # when its next tick is due (that tick asks again)
+    presence_deadline: float = 30.0
 
 
 @dataclass

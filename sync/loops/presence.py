@@ -72,9 +72,11 @@ class PresenceLoop:
         await asyncio.wait({ready, halt}, return_when=asyncio.FIRST_COMPLETED)
         for f in (ready, halt):
             f.cancel()
-        ticker = Ticker(self.interval, stop)
+        ticker = Ticker(self.interval, stop, catch_up=True)
         while (max_ticks is None or self.ticks < max_ticks) and await ticker.next():
-            await self.tick()
+            # A failing chunk is retried only while that still beats the next tick, which asks again anyway:
+            # retries that run past it would hold every agent of this tick (and push the next one back).
+            await self.tick(deadline=min(self.deadline, max(0.0, ticker.until_next() - self._margin())))
         await self.flush()
 
     async def flush(self) -> None:
@@ -83,7 +85,13 @@ class PresenceLoop:
             await self._pending_io
             self._pending_io = None
 
-    async def tick(self) -> CycleResult:
+    def _margin(self) -> float:
+        """Time kept free before the next tick for a last retry's round trip."""
+        return min(0.1 * self.interval, 0.5)
+
+    async def tick(self, deadline: float | None = None) -> CycleResult:
+        """One read of every target; a failing chunk is retried for at most ``deadline`` seconds (default: the
+        loop's ``deadline``), then its agents are reported stale until a later tick reads them."""
         t0 = time.perf_counter()
         targets = self.state.targets
         result = CycleResult(account_id=self.state.account_id, started_at=datetime.now(UTC))
@@ -92,7 +100,8 @@ class PresenceLoop:
         if not isinstance(budget, RequestBudget):
             budget = None
         waited0 = budget.waited if budget is not None else 0.0
-        fetched = await fetch_presences(self.graph, targets.user_ids, deadline=self.deadline, known=self._seq_of)
+        fetched = await fetch_presences(self.graph, targets.user_ids, known=self._seq_of,
+                                        deadline=self.deadline if deadline is None else deadline)
         observed = datetime.now(UTC)
         presences, created = self._presences(targets.rows, fetched, observed)
         per_user = list({p.user_id: p for p in created}.values()) if targets.shared_users else created
@@ -101,7 +110,7 @@ class PresenceLoop:
         result.stale = sum(1 for p in presences if p.stale) if fetched.failed_ids else 0
         result.presences = len(presences) - result.stale
         result.requests, result.throttled = req1 - req0, thr1 - thr0
-        result.note = self._note(targets, budget, waited0, result.throttled)
+        result.note = self._note(targets, budget, waited0, result.throttled, bool(fetched.failed_ids))
         if fetched.failed_ids:
             result.error = f"{len(fetched.failed_ids)} agent(s) stale: " + "; ".join(fetched.errors[:3])
         self.state.presences = tuple(presences)
@@ -118,14 +127,18 @@ class PresenceLoop:
             await self.flush()  # the first tick's files exist before anyone looks
         return result
 
-    def _note(self, targets: Targets, budget: RequestBudget | None, waited0: float, throttled: int) -> str:
+    def _note(self, targets: Targets, budget: RequestBudget | None, waited0: float, throttled: int,
+              gave_up: bool) -> str:
         notes = []
         if not targets.complete:
             notes.append("directory still loading: agents resolved so far")
         if budget is None:
             return "; ".join(notes)
         waited = budget.waited - waited0
-        if throttled:
+        if throttled and gave_up:
+            notes.append(f"{throttled} call(s) answered 429; the next tick asks again after the Retry-After; "
+                         f"{budget.reason}")
+        elif throttled:
             notes.append(f"{throttled} call(s) retried after their Retry-After; {budget.reason}")
         elif waited > 0.05:
             notes.append(f"waited {waited:.2f}s for the presence budget: {budget.reason}")

@@ -1,7 +1,8 @@
 """The one scheduling rule every loop follows: drift-free ticks, no overlap, stop at once when asked.
 
 The n-th tick starts at ``start + n * interval``; a tick that overruns skips the ticks it missed instead of
-bunching them up. A failing step is retried at the next tick (after ``backoff`` when it keeps failing),
+bunching them up (``catch_up``: one late tick starts at once, then the grid resumes; the presence loop's choice,
+since a read now beats a read at the next grid point). A failing step is retried at the next tick (after ``backoff`` when it keeps failing),
 so one bad call never ends a loop.
 """
 
@@ -29,9 +30,10 @@ class Ticker:
     """Drift-free ticks at ``interval`` seconds until ``stop`` is set."""
 
     def __init__(self, interval: float, stop: asyncio.Event,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, catch_up: bool = False) -> None:
         self.interval = interval
         self.stop = stop
+        self.catch_up = catch_up
         self._clock = clock
         self._start: float | None = None
         self._tick = 0
@@ -47,10 +49,18 @@ class Ticker:
         due = self._start + self._tick * self.interval
         if due < now:
             missed = int((now - self._start) // self.interval) + 1 - self._tick
+            if self.catch_up:
+                missed -= 1  # the last missed tick runs now
             self.skipped += missed
             self._tick += missed
             due = self._start + self._tick * self.interval
         return not await sleep_or_stop(self.stop, due - self._clock())
+
+    def until_next(self) -> float:
+        """Seconds from now until the next tick is due (the current tick's time budget)."""
+        if self._start is None:
+            return self.interval
+        return self._start + (self._tick + 1) * self.interval - self._clock()
 
     async def run(self, step: Callable[[], Awaitable[object]]) -> None:
         while await self.next():

@@ -124,11 +124,20 @@ class ItemTables(TableBase):
 
     def writeback_pending(self, account_id: str,
                           desired: Mapping[int, Mapping[str, str]]) -> dict[int, Mapping[str, str]]:
-        """The items whose desired SharePoint values differ from what was last written (full value sets, the
-        caller's own mappings: not copied, as a first fill holds 30,000 of them)."""
+        """The items whose desired SharePoint values differ from what was last written (the caller's own
+        mappings: not copied, as a first fill holds 30,000 of them). A column ``desired`` leaves out keeps the
+        value last written (a stale agent's presence columns): it does not make the item pending."""
         last = self._written_of(account_id)
         get = last.get
-        return {item: fields for item, fields in desired.items() if get(item) != fields}
+
+        def differs(item: int, fields: Mapping[str, str]) -> bool:
+            prev = get(item)
+            if prev is None:
+                return True
+            if prev == fields:
+                return False
+            return len(fields) >= len(prev) or any(prev.get(k) != v for k, v in fields.items())
+        return {item: fields for item, fields in desired.items() if differs(item, fields)}
 
     def _since_of(self, account_id: str) -> dict[int, datetime]:
         cur = self._pending_since.get(account_id)
@@ -175,7 +184,7 @@ class ItemTables(TableBase):
         when = ts(written)
         last = self._written_of(account_id)
         since = self._since_of(account_id)
-        copies = {item: dict(fields) for item, fields in items.items()}
+        copies = {item: {**last.get(item, {}), **fields} for item, fields in items.items()}  # columns left out keep
         waited = sorted(item for item in copies if item in since)
         with self._tx("saving write-back state") as c:
             c.executemany(

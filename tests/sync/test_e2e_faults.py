@@ -116,8 +116,9 @@ def test_interval_run_through_429_and_5xx_bursts_loses_no_transition(
         ctl.post("/_emulator/faults", json={"error_rate": 1.0, "seed": 3, "paths": PRESENCE_PATH})
         time.sleep(1.0)
         ctl.post("/_emulator/faults", json={"error_rate": 0.0})
+        # Ticks that met the faults report their agents stale (the next tick reads them): enough clean ticks follow.
         n = len(job.cycle_lines("contoso"))
-        assert job.wait_for(cycles_done(n + 3), 30), job.text
+        assert job.wait_for(cycles_done(n + 4), 30), job.text
     finally:
         code = job.terminate(signal.SIGTERM, timeout=15)
     assert code == 0, job.text[-3000:]
@@ -128,7 +129,8 @@ def test_interval_run_through_429_and_5xx_bursts_loses_no_transition(
     assert stats["retry_after_violations"] == 0, stats
     assert sum(v for k, v in stats["faults_injected"].items() if k.startswith("error_5")) > 0, stats
     assert sum(int(ln.split("429s=")[1].split()[0]) for ln in job.cycle_lines()) > 0  # the job saw them too
-    assert any("retried after their Retry-After; Graph answered 429" in ln for ln in job.cycle_lines()), job.text
+    assert any("answered 429; the next tick asks again after the Retry-After; Graph answered 429" in ln
+               or "retried after their Retry-After; Graph answered 429" in ln for ln in job.cycle_lines()), job.text
 
     # Complete CSVs after SIGTERM.
     presence = sup.assert_leading_columns(out / "presence.csv", sup.PRESENCE_COLUMNS)
@@ -191,6 +193,5 @@ def test_interval_run_through_429_and_5xx_bursts_loses_no_transition(
                         problems.append(f"{acc} {uid}: between cycles {k - 1} and {k} the tenant went "
                                         f"{want[:2]} -> {want[2:]}, the history has {got}")
         assert truth.total_changes() > 0, f"{acc}: the tenant's presence did not change during the run"
-    print("DBG", checked_changes, recorded, {a: (len(c), sum(x["ok"] for x in c)) for a, c in cycles.items()}, stats["throttled"], stats["faults_injected"], job.cycle_lines())
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:40])
     assert checked_changes >= 10 and recorded >= checked_changes, (checked_changes, recorded)

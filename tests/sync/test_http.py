@@ -177,3 +177,21 @@ def test_429s_while_starting_few_requests_pause_but_never_lower_the_pace() -> No
         t.now += 20.0
     assert budget.pace == 1450  # the waves came from elsewhere; slowing down would not have helped
     assert budget.retry_after == 45.0
+
+
+def test_a_deadline_never_starts_a_wait_that_would_end_past_it() -> None:
+    """With 0.3 s to go, a Retry-After of 0.2 s is waited once; the second would end past the deadline, so the
+    caller gets the error at once instead of a retry that comes too late."""
+    calls: list[float] = []
+
+    async def go() -> None:
+        async for attempt in retrying(5, deadline=0.3):
+            with attempt:
+                calls.append(time.monotonic())
+                raise TransientGraphError("throttled", retry_after=0.2)
+    t0 = time.monotonic()
+    with pytest.raises(TransientGraphError):
+        asyncio.run(go())
+    assert len(calls) == 2
+    assert calls[1] - calls[0] >= 0.2  # the Retry-After that fitted was honoured in full
+    assert time.monotonic() - t0 < 0.3  # and nothing waited past the deadline

@@ -80,7 +80,7 @@ class FaultConfig:
     _last_revoke: float = field(init=False, repr=False, compare=False, default=0.0)
     # (bucket, app, tenant) -> (when the last injected 429 was sent, when its Retry-After ends)
     _not_before: dict[tuple[str, str, str], tuple[float, float]] = field(init=False, repr=False, compare=False)
-    _item_not_before: dict[str, float] = field(init=False, repr=False, compare=False)
+    _item_not_before: dict[str, tuple[float, float]] = field(init=False, repr=False, compare=False)
     _throttle_until: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
@@ -159,21 +159,24 @@ class FaultConfig:
     def hit(self, rate: float) -> bool:
         return rate > 0 and self._rng.random() < rate
 
-    def batch_item(self, key: str) -> tuple[bool, float | None]:
-        """For one Graph $batch item (``key`` names the request and its caller): (came back before its
-        Retry-After, the Retry-After of an injected 429 or None to run it). A running ``throttle_for``
-        window answers every item 429."""
+    def batch_item(self, key: str, arrived: float | None = None) -> tuple[tuple[float, float, float] | None, float | None]:
+        """For one Graph $batch item (``key`` names the request and its caller) whose batch came in at
+        ``arrived``: (a violation's (arrived, 429 sent, Retry-After ended) when it came back early, else None;
+        the Retry-After of an injected 429 or None to run it). A running ``throttle_for`` window answers every
+        item 429."""
         now = time.monotonic()
-        early = now < self._item_not_before.get(key, 0.0)
+        came = now if arrived is None else arrived
+        sent, until = self._item_not_before.get(key, (0.0, 0.0))
+        early = (came, sent, until) if sent < came < until else None
         if self.throttle_remaining() > 0:
-            self._item_not_before[key] = now + self.throttle_retry_after
+            self._item_not_before[key] = (now, now + self.throttle_retry_after)
             return early, self.throttle_retry_after
         if not self.hit(self.batch_item_429_rate):
             return early, None
         wait = math.ceil(self.batch_item_retry_after * (0.8 + 0.2 * self._rng.random()) * 1000) / 1000
         if len(self._item_not_before) > 50_000:  # forget what has expired, so the map stays small
-            self._item_not_before = {k: t for k, t in self._item_not_before.items() if t > now}
-        self._item_not_before[key] = now + wait
+            self._item_not_before = {k: t for k, t in self._item_not_before.items() if t[1] > now}
+        self._item_not_before[key] = (now, now + wait)
         return early, wait
 
 
@@ -255,6 +258,8 @@ class FaultMiddleware:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":  # every budget judges Retry-After by when a request came in, not when served
+            scope.setdefault("arrived_at", time.monotonic())
         cfg = self.state.faults
         if scope["type"] != "http" or not isinstance(cfg, FaultConfig) or not cfg.applies(
                 scope["path"], *site_aliases(self.state, scope["path"])):
@@ -268,7 +273,6 @@ class FaultMiddleware:
                                              cfg.hit(cfg.truncate_rate), cfg.hit(cfg.malformed_rate))
         if wait > 0:
             stats.faults_injected["latency"] += 1
-            scope["arrived_at"] = time.monotonic()  # the request log's time: when the call came in, not when served
             await asyncio.sleep(wait)
         path = scope["path"]
         if cfg.throttle_remaining() > 0:
@@ -319,12 +323,14 @@ class FaultMiddleware:
             arrived = float(scope.get("arrived_at", now))
             sent, until = cfg._not_before.get(key, (0.0, 0.0))
             if sent < arrived < until:
-                state.stats.retry_after_violations += 1
+                state.stats.violation(f"fault layer {key[0]}", key[1:], arrived, sent, until)
             cfg._not_before[key] = (now, now + retry_after)
             if why == "burst_429" and key[0] == "sharepoint":
                 state.sp_quota.force(key[1], key[2], retry_after)
             elif why == "burst_429":
                 state.throttle.force(key[0], key[1], key[2], retry_after)
+            if key[0] == "presence":
+                state.presence_reads.pause(key[2], retry_after)
         state.stats.throttled += 1
         state.stats.faults_injected[why] += 1
         ra = f"{retry_after:.3f}" if why == "burst_429" else f"{retry_after:.3f}".rstrip("0").rstrip(".")

@@ -120,6 +120,7 @@ async def _run_item(req: GraphRequest, router: GraphRouter, it: dict[str, Any]) 
     sub = GraphRequest(method=method, path=path, query=query,
                        headers={str(k).lower(): str(v) for k, v in (it.get("headers") or {}).items()},
                        body=body, base_url=req.base_url, token=req.token, tenant=req.tenant, state=req.state,
+                       arrived_at=req.arrived_at,
                        in_batch=True)
     resp = await router.dispatch(sub)
     return resp
@@ -133,10 +134,10 @@ def _injected_429(req: GraphRequest, it: dict[str, Any]) -> GraphResponse | None
         return None
     body = json.dumps(it.get("body"), sort_keys=True, separators=(",", ":"))
     key = f"{req.token.client_id}|{req.tenant.tenant_id}|{it['method'].upper()}|{it['url']}|{body}"
-    early, retry_after = cfg.batch_item(key)
+    early, retry_after = cfg.batch_item(key, req.arrived_at)
     stats = req.state.stats
-    if early:
-        stats.retry_after_violations += 1
+    if early is not None:
+        stats.violation("graph $batch item", (req.token.client_id, req.tenant.tenant_id, it["url"]), *early)
     if retry_after is None:
         return None
     stats.throttled += 1

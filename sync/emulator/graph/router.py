@@ -99,11 +99,13 @@ class GraphRouter:
                              "Insufficient privileges to complete the operation.")
             if r.bucket == "sharepoint":  # Graph's list route spends SharePoint's resource units
                 return await self._sharepoint(r, req, m)
-            decision = st.throttle.check(r.bucket, req.token.client_id, req.tenant.tenant_id)
-            if decision.violation:
-                st.stats.retry_after_violations += 1
+            decision = st.throttle.check(r.bucket, req.token.client_id, req.tenant.tenant_id, req.arrived_at)
+            if decision.early is not None:
+                st.stats.violation(f"graph {r.bucket}", (req.token.client_id, req.tenant.tenant_id), *decision.early)
             if not decision.allowed:
                 st.stats.throttled += 1
+                if r.bucket == "presence":
+                    st.presence_reads.pause(req.tenant.tenant_id, decision.retry_after)
                 return throttled(decision.retry_after, req)
             if r.bucket == "presence":
                 st.stats.presence_window_peak = max(st.stats.presence_window_peak, st.throttle.peak("presence"))
@@ -116,9 +118,10 @@ class GraphRouter:
 
     async def _sharepoint(self, r: _Route, req: GraphRequest, m: re.Match[str]) -> GraphResponse:
         st = req.state
-        decision = st.sp_quota.charge(req.token.client_id, req.tenant.tenant_id, r.cost)
-        if decision.violation:
-            st.stats.retry_after_violations += 1
+        decision = st.sp_quota.charge(req.token.client_id, req.tenant.tenant_id, r.cost, req.arrived_at)
+        if decision.early is not None:
+            st.stats.violation("sharepoint RU (Graph list route)", (req.token.client_id, req.tenant.tenant_id),
+                               *decision.early)
         if not decision.allowed:
             st.stats.throttled += 1
             resp = throttled(decision.retry_after, req, "ResourceUnitLimitExceeded")

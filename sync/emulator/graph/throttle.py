@@ -27,13 +27,25 @@ class Decision:
     allowed: bool
     retry_after: float = 0.0  # seconds, fractional (Graph sends e.g. "2.128")
     violation: bool = False  # came back before a Retry-After it was given had elapsed
+    early: tuple[float, float, float] | None = None  # a violation's (arrived, 429 sent, Retry-After ended)
 
 
 @dataclass
 class _State:
     hits: deque[float] = field(default_factory=deque)
     not_before: float = 0.0
+    sent: float = 0.0  # when the 429 that started the current pause was sent
     peak: int = 0
+
+    def hold(self, now: float, until: float) -> None:
+        if now >= self.not_before:  # a new pause starts with this 429
+            self.sent = now
+        self.not_before = max(self.not_before, until)
+
+    def early(self, arrived: float) -> tuple[float, float, float] | None:
+        """A request that came in after a 429 was sent and before its Retry-After ended came back early; one that
+        was already on its way when the 429 went out could not have known."""
+        return (arrived, self.sent, self.not_before) if self.sent < arrived < self.not_before else None
 
 
 class Throttle:
@@ -44,8 +56,9 @@ class Throttle:
         self._now = now
         self._state: dict[tuple[str, str, str], _State] = {}
 
-    def check(self, bucket: str, client_id: str, tenant_id: str) -> Decision:
-        """Count one request; throttled requests count too, as on Graph."""
+    def check(self, bucket: str, client_id: str, tenant_id: str, arrived: float | None = None) -> Decision:
+        """Count one request that came in at ``arrived`` (default: now); throttled requests count too, as on
+        Graph."""
         budget = self.budgets.get(bucket)
         if budget is None:
             return Decision(True)
@@ -53,21 +66,22 @@ class Throttle:
         now = self._now()
         while st.hits and st.hits[0] <= now - budget.window:
             st.hits.popleft()
-        violation = now < st.not_before
-        if violation or len(st.hits) >= budget.limit:
+        early = st.early(now if arrived is None else arrived)
+        if now < st.not_before or len(st.hits) >= budget.limit:
             # The slot frees when the oldest request in the window expires.
             wait = max(st.hits[0] + budget.window - now if st.hits else 0.0, st.not_before - now, 0.001)
             wait = math.ceil(wait * 1000) / 1000
-            st.not_before = max(st.not_before, now + wait)
-            return Decision(False, retry_after=wait, violation=violation)
+            st.hold(now, now + wait)
+            return Decision(False, retry_after=wait, violation=early is not None, early=early)
         st.hits.append(now)
         st.peak = max(st.peak, len(st.hits))
-        return Decision(True)
+        return Decision(True, violation=early is not None, early=early)
 
     def force(self, bucket: str, client_id: str, tenant_id: str, retry_after: float) -> None:
         """Record a Retry-After handed out by an injected 429, so early retries count as violations."""
         st = self._state.setdefault((bucket, client_id, tenant_id), _State())
-        st.not_before = max(st.not_before, self._now() + retry_after)
+        now = self._now()
+        st.hold(now, now + retry_after)
 
     def peak(self, bucket: str) -> int:
         return max((s.peak for (b, _, _), s in self._state.items() if b == bucket), default=0)

@@ -4,7 +4,9 @@ A job that promises "every agent's presence is at most N seconds old" is judged 
 (tenant, user id) the monotonic time of the last successful read, and the gaps between
 consecutive reads of an id in a 1 ms histogram up to 120 s (plus the largest gap), so tens of
 thousands of ids per second for minutes cost a dict update and a list increment each, never a
-growing list. Also the busiest rolling 30 s of presence calls (Graph's 1,500 per 30 s budget).
+growing list. Also the busiest rolling 30 s of presence calls (Graph's 1,500 per 30 s budget), and the
+windows in which a presence 429's Retry-After forbade reads (wall-clock epoch seconds, so a soak can tell
+a state no well-behaved client could have read from one the job missed).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = ["PresenceReads"]
 
 BUCKETS = 120_000  # 1 ms buckets up to 120 s; one more for everything longer
 CALL_WINDOW = 30.0
+PAUSES_KEPT = 10_000  # the latest Retry-After windows per tenant
 
 
 class _Log:
@@ -33,6 +36,7 @@ class _Log:
         self.window: deque[float] = deque()
         self.busiest = 0
         self.first: float | None = None
+        self.pauses: deque[tuple[float, float]] = deque(maxlen=PAUSES_KEPT)  # wall-clock Retry-After windows
 
     def call(self, now: float) -> None:
         self.calls += 1
@@ -93,6 +97,14 @@ class PresenceReads:
         self._all.call(now)
         log.ids(ids, now)
 
+    def pause(self, tenant_id: str, seconds: float) -> None:
+        """A presence call of the tenant was answered 429 with this Retry-After: no read before it ends."""
+        log = self._tenants.get(tenant_id)
+        if log is None:
+            log = self._tenants[tenant_id] = _Log()
+        now = time.time()
+        log.pauses.append((now, now + seconds))
+
     def summary(self, tenant_id: str | None = None) -> dict[str, Any]:
         logs = [self._tenants[tenant_id]] if tenant_id in self._tenants else [] if tenant_id else \
             list(self._tenants.values())
@@ -114,4 +126,5 @@ class PresenceReads:
             "gap_max": gap_max if total else None,
             "busiest_30s_calls": busiest,
             "first_read_at": round(min(firsts) - self._t0, 6) if firsts else None,
+            "retry_after_pauses": sorted([round(a, 3), round(b, 3)] for lg in logs for a, b in lg.pauses),
         }

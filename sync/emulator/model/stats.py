@@ -19,9 +19,20 @@ class Stats:
     presence_ids_total: int = 0
     presence_window_peak: int = 0  # most presence requests in any 30 s window per (app, tenant)
     faults_injected: Counter[str] = field(default_factory=Counter)
+    violations_by: Counter[str] = field(default_factory=Counter)  # where each violation was seen
+    violations_recent: list[dict[str, Any]] = field(default_factory=list)  # the last few, with their times
 
     def count(self, endpoint: str) -> None:
         self.requests[endpoint] += 1
+
+    def violation(self, where: str, key: tuple[str, ...] | str, arrived: float, sent: float, until: float) -> None:
+        """A request that came in (``arrived``) after a 429 was sent (``sent``) and before its Retry-After ended
+        (``until``); ``where`` names the budget that judged it, ``key`` the caller and bucket."""
+        self.retry_after_violations += 1
+        self.violations_by[where] += 1
+        self.violations_recent.append({"where": where, "key": list(key) if isinstance(key, tuple) else [key],
+                                       "after_429_s": round(arrived - sent, 3), "early_by_s": round(until - arrived, 3)})
+        del self.violations_recent[:-20]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -30,6 +41,8 @@ class Stats:
             "status": {str(k): v for k, v in sorted(self.status.items())},
             "throttled": self.throttled,
             "retry_after_violations": self.retry_after_violations,
+            "retry_after_violations_by": dict(self.violations_by),
+            "retry_after_violations_recent": list(self.violations_recent),
             "max_presence_ids": self.max_presence_ids,
             "presence_ids_total": self.presence_ids_total,
             "presence_window_peak": self.presence_window_peak,

@@ -28,6 +28,7 @@ class SpCall:
     site: Site
     token: TokenInfo | None
     fmt: str  # sj.VERBOSE | sj.MINIMAL | sj.NOMETADATA
+    arrived_at: float | None = None  # monotonic time the request came in (a batch's parts: the batch's)
 
     @property
     def api(self) -> str:

@@ -28,6 +28,7 @@ class QuotaDecision:
     allowed: bool
     retry_after: float = 0.0  # seconds, rounded up to the millisecond
     violation: bool = False  # came back before a Retry-After it was given had elapsed
+    early: tuple[float, float, float] | None = None  # a violation's (arrived, 429 sent, Retry-After ended)
     headers: dict[str, str] = field(default_factory=dict)  # RateLimit-* (empty below 80%)
 
 
@@ -36,6 +37,16 @@ class _Window:
     entries: deque[tuple[float, int]] = field(default_factory=deque)  # (time, cost)
     used: int = 0
     not_before: float = 0.0
+    sent: float = 0.0  # when the 429 that started the current pause was sent
+
+    def hold(self, now: float, until: float) -> None:
+        if now >= self.not_before:  # a new pause starts with this 429
+            self.sent = now
+        self.not_before = max(self.not_before, until)
+
+    def early(self, arrived: float) -> tuple[float, float, float] | None:
+        """Came in after a 429 was sent and before its Retry-After ended (in flight before it: not early)."""
+        return (arrived, self.sent, self.not_before) if self.sent < arrived < self.not_before else None
 
 
 def format_retry_after(seconds: float) -> str:
@@ -68,27 +79,28 @@ class ResourceUnits:
         return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(max(0, limit - w.used)),
                 "RateLimit-Reset": str(max(1, reset))}
 
-    def charge(self, client_id: str, tenant_id: str, cost: int) -> QuotaDecision:
-        """Spend ``cost`` RUs of the app's minute, or say how long to wait for them."""
+    def charge(self, client_id: str, tenant_id: str, cost: int, arrived: float | None = None) -> QuotaDecision:
+        """Spend ``cost`` RUs of the app's minute for a request that came in at ``arrived`` (default: now), or say
+        how long to wait for them."""
         now = self._now()
         w = self._window(client_id, tenant_id, now)
-        violation = now < w.not_before
+        early = w.early(now if arrived is None else arrived)
         limit = self.per_minute
         fits = w.used + cost <= limit or (not w.entries and cost > limit)  # one oversized call still runs
-        if violation or not fits:
+        if now < w.not_before or not fits:
             wait = max(self._wait(w, cost, now), w.not_before - now, 0.001)
             wait = max(1, math.ceil(wait * 1000 - 1e-6)) / 1000
-            w.not_before = max(w.not_before, now + wait)
+            w.hold(now, now + wait)
             headers = self._headers(w, now) or {"RateLimit-Limit": str(limit),
                                                 "RateLimit-Remaining": str(max(0, limit - w.used))}
             headers["RateLimit-Reset"] = str(max(1, math.ceil(wait)))
-            return QuotaDecision(False, wait, violation, headers)
+            return QuotaDecision(False, wait, early is not None, early, headers)
         if cost > 0:
             w.entries.append((now, cost))
             w.used += cost
             self.used[tenant_id] = self.used.get(tenant_id, 0) + cost
             self.peak[tenant_id] = max(self.peak.get(tenant_id, 0), w.used)
-        return QuotaDecision(True, headers=self._headers(w, now))
+        return QuotaDecision(True, violation=early is not None, early=early, headers=self._headers(w, now))
 
     def _wait(self, w: _Window, cost: int, now: float) -> float:
         """Seconds until enough of the window's RUs have expired for ``cost`` more to fit."""
@@ -102,8 +114,8 @@ class ResourceUnits:
 
     def force(self, client_id: str, tenant_id: str, retry_after: float) -> None:
         """Remember a Retry-After handed out by an injected 429, so early retries count as violations."""
-        w = self._window(client_id, tenant_id, self._now())
-        w.not_before = max(w.not_before, self._now() + retry_after)
+        now = self._now()
+        self._window(client_id, tenant_id, now).hold(now, now + retry_after)
 
     def reset_figures(self) -> None:
         """Usage figures back to zero; budgets keep counting."""

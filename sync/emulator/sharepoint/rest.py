@@ -69,10 +69,11 @@ class SharePointService:
         token = self.authenticate(headers.get("authorization"), tenant, origin, fmt)
         if isinstance(token, SpResult):
             return _render(token)
-        call = SpCall(method, rest, dict(request.query_params), headers, body, origin, tenant, site, token, fmt)
+        call = SpCall(method, rest, dict(request.query_params), headers, body, origin, tenant, site, token, fmt,
+                      request.scope.get("arrived_at"))
         if endpoint_name == "sharepoint.batch":
             return await self.batch(call, headers.get("content-type", ""))
-        refused, quota_headers = self.admit(token, tenant, fmt, cost(rest, method))
+        refused, quota_headers = self.admit(token, tenant, fmt, cost(rest, method), call.arrived_at)
         if refused:
             return _render(refused)
         result = await self.run(call)
@@ -95,13 +96,15 @@ class SharePointService:
             return _unauthorized(tenant, origin, "Unsupported app only token.", 3000003)
         return token
 
-    def admit(self, token: TokenInfo, tenant: Tenant, fmt: str, units: int) -> tuple[SpResult | None, dict[str, str]]:
-        """Charge ``units`` RUs to the (app, tenant) minute: (refusal or None, RateLimit-* headers to send)."""
+    def admit(self, token: TokenInfo, tenant: Tenant, fmt: str, units: int,
+              arrived: float | None) -> tuple[SpResult | None, dict[str, str]]:
+        """Charge ``units`` RUs to the (app, tenant) minute for a request that came in at ``arrived``: (refusal or
+        None, RateLimit-* headers to send)."""
         st = self.state
         key = (token.client_id, tenant.tenant_id)
-        decision = st.sp_quota.charge(*key, units)
-        if decision.violation:
-            st.stats.retry_after_violations += 1
+        decision = st.sp_quota.charge(*key, units, arrived)
+        if decision.early is not None:
+            st.stats.violation("sharepoint RU (REST)", key, *decision.early)
             self._early_retries[key] = self._early_retries.get(key, 0) + 1
         elif decision.allowed:
             self._early_retries.pop(key, None)
@@ -154,7 +157,8 @@ class SharePointService:
         name, _ = classify(path, method)
         self.state.stats.count(name)
         assert outer.token is not None
-        refused, quota_headers = self.admit(outer.token, outer.tenant, fmt, max(1, cost(path, method)))
+        refused, quota_headers = self.admit(outer.token, outer.tenant, fmt, max(1, cost(path, method)),
+                                           outer.arrived_at)
         if refused:
             return refused
         call = SpCall(method, path, dict(parse_qsl(u.query, keep_blank_values=True)), headers, part.body,

@@ -133,3 +133,38 @@ def test_graph_batch_list_items_are_charged_one_by_one(http: httpx.Client, tight
     assert got["1"]["status"] == 200
     assert got["2"]["status"] == 429 and float(got["2"]["headers"]["Retry-After"]) > 50
     assert got["2"]["body"]["error"]["code"] == "TooManyRequests"
+
+
+def test_early_comebacks_are_judged_by_when_the_request_came_in() -> None:
+    """A request already on its way when the 429 went out is refused but is no violation; one that came in after
+    the 429 and before its Retry-After ended is, even when it is served after the pause."""
+    clock = FakeClock()
+    q = ResourceUnits(10, now=clock)
+    assert q.charge("app", "t", 10).allowed
+    clock.t += 1
+    refused = q.charge("app", "t", 1)  # the 429 goes out at t=1001, Retry-After 59 s
+    assert not refused.allowed and refused.early is None
+    clock.t += 0.5
+    in_flight = q.charge("app", "t", 1, arrived=1000.9)  # came in 0.1 s before that 429
+    assert not in_flight.allowed and not in_flight.violation and in_flight.early is None
+    early = q.charge("app", "t", 1, arrived=1001.2)
+    assert early.violation and early.early == (1001.2, 1001.0, pytest.approx(1060.0))
+    clock.t = 1061.0
+    served_late = q.charge("app", "t", 1, arrived=1059.0)  # sent early, served after the pause: still early
+    assert served_late.allowed and served_late.violation
+
+
+def test_graph_budgets_judge_early_comebacks_by_arrival() -> None:
+    from sync.emulator.graph.throttle import Budget, Throttle
+
+    clock = FakeClock()
+    th = Throttle({"presence": Budget(limit=100, window=30.0)}, now=clock)
+    th.force("presence", "app", "t", 2.0)  # an injected 429 at t=1000, Retry-After 2 s
+    clock.t += 0.3
+    was_on_its_way = th.check("presence", "app", "t", arrived=999.9)
+    assert not was_on_its_way.allowed and not was_on_its_way.violation
+    came_back_early = th.check("presence", "app", "t", arrived=1000.2)
+    assert not came_back_early.allowed and came_back_early.early == (1000.2, 1000.0, pytest.approx(1002.0, abs=0.002))
+    clock.t = 1002.01
+    assert th.check("presence", "app", "t").allowed
+    assert th.check("directory", "app", "t").allowed  # no budget for that bucket here: never throttled

@@ -355,6 +355,23 @@ def test_writeback_pending_returns_only_changed_items(store: Store, db: Path) ->
         assert len(again.writeback_pending("contoso", desired)) == 6
 
 
+def test_a_column_left_out_keeps_its_last_written_value(store: Store, db: Path) -> None:
+    """A stale agent's presence columns are left out of the desired values: that alone writes nothing, and what
+    is written for the other columns keeps them, so the first fresh tick after the stale one writes nothing."""
+    full = {i: {"UpnStatus": "ok", "Availability": "Available", "Activity": "Available"} for i in range(1, 4)}
+    store.mark_written("contoso", full)
+    stale = {i: {"UpnStatus": "ok"} for i in range(1, 4)}
+    assert store.writeback_pending("contoso", stale) == {}
+    stale[2] = {"UpnStatus": "fixed: WHITESPACE"}
+    stale[3] = {"UpnStatus": "ok", "Note": "new column"}
+    assert set(store.writeback_pending("contoso", stale)) == {2, 3}
+    store.mark_written("contoso", {2: stale[2]})
+    store.close()
+    with Store(db) as again:
+        fresh = {**full, 2: {**full[2], "UpnStatus": "fixed: WHITESPACE"}}
+        assert again.writeback_pending("contoso", fresh) == {}  # item 2's presence columns were kept
+
+
 def _open_store(path: str, start: float) -> int:
     import time as _time
 
