@@ -6,11 +6,13 @@ import asyncio
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .app import build_app
 from .model.fixtures import default_fixtures_dir, load_world
@@ -29,6 +31,20 @@ class _QuietShutdown(logging.Filter):
 
 
 logging.getLogger("uvicorn.error").addFilter(_QuietShutdown())
+
+
+class _ArrivalStampedH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, stamping each request with when its bytes were handed to the server: before any
+    handler runs, so a request that was already on its way when another one's 429 went out is never judged to have
+    come back before that 429's Retry-After (a handler's own clock would say it came in after)."""
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        before = getattr(self, "scope", None)
+        super().data_received(data)
+        scope = getattr(self, "scope", None)
+        if scope is not None and scope is not before:
+            scope.setdefault("arrived_at", now)  # type: ignore[typeddict-unknown-key]
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -81,6 +97,7 @@ class EmulatorServer:
             build_app(self.state), log_level=self.log_level, access_log=False,
             ssl_certfile=str(self.tls.server_cert), ssl_keyfile=str(self.tls.server_key),
             timeout_keep_alive=30, timeout_graceful_shutdown=2, lifespan="off", limit_concurrency=2000, backlog=512,
+            http=_ArrivalStampedH11,
         )
 
     def _bind(self) -> socket.socket:
