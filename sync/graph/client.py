@@ -68,10 +68,16 @@ class GraphClient:
         """One HTTP attempt; 2xx returned, everything else raised as a GraphError. ``body`` goes as JSON,
         ``raw`` as it is (give its Content-Type in ``headers``)."""
         budget = self.budgets.get(bucket)
+        # Everything that may wait (the token above all: a refresh takes a round trip) happens before the budget
+        # lets the request go, so nothing stands between its go and its bytes: a request that waited for a token
+        # after its go could leave after another request's 429, before that 429's Retry-After has passed.
+        hdrs = {"Authorization": "Bearer " + await self.token(False)}
+        if headers:
+            hdrs.update(headers)
         ticket = await budget.acquire() if budget is not None else None
         throttled: bool | None = None
         try:
-            resp = await self._send(method, path, body, bucket, headers, lane, raw)
+            resp = await self._send(method, path, body, hdrs, lane, raw)
             throttled = resp.status_code in (429, 503)
         finally:
             if budget is not None:
@@ -81,12 +87,9 @@ class GraphClient:
         await self._raise_for(resp, method, self.url(path), bucket)
         raise AssertionError("unreachable")
 
-    async def _send(self, method: str, path: str, body: Any, bucket: str, headers: dict[str, str] | None,
-                    lane: int, raw: bytes | None = None) -> httpx.Response:
+    async def _send(self, method: str, path: str, body: Any, hdrs: dict[str, str], lane: int,
+                    raw: bytes | None = None) -> httpx.Response:
         url = self.url(path)
-        hdrs = {"Authorization": "Bearer " + await self.token(False)}
-        if headers:
-            hdrs.update(headers)
         content = raw
         if body is not None:
             content = orjson.dumps(body)
