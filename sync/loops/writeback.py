@@ -35,6 +35,7 @@ __all__ = ["WriteBackLoop", "WriteRound", "writeback_values"]
 log = logging.getLogger(__name__)
 
 GROUP = 20  # items per $batch (Graph's limit)
+NO_ADVICE = 1.0  # seconds before re-sending an item whose answer gave no Retry-After
 FILL = 500  # a round with this many items pending reports its progress
 
 
@@ -158,7 +159,9 @@ class WriteBackLoop:
                 result.failed[item] = why
             if res.throttled:
                 result.throttled += len(res.throttled)
-                ra = max(res.throttled.values(), default=0.0) or 1.0
+                # An item that came back without advice (a cut-off answer, a 5xx) waits a second: the service
+                # may have throttled it in an answer that never arrived, with a Retry-After nobody saw.
+                ra = max((v or NO_ADVICE for v in res.throttled.values()), default=NO_ADVICE)
                 not_before = time.monotonic() + ra
             if res.done:
                 written = {item: batch[item] for item in res.done}

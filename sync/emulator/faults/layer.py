@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..identity.tokens import AuthFailure
+from ..model.pause import RetryAfterHold
 from ..responses import graph_error_body, sp_error
 from ..state import EmulatorState
 from .latency import LatencyModel, kind_of, parse_model, parse_spec
@@ -78,9 +79,9 @@ class FaultConfig:
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _latency: LatencyModel | None = field(init=False, repr=False, compare=False)
     _last_revoke: float = field(init=False, repr=False, compare=False, default=0.0)
-    # (bucket, app, tenant) -> (when the last injected 429 was sent, when its Retry-After ends)
-    _not_before: dict[tuple[str, str, str], tuple[float, float]] = field(init=False, repr=False, compare=False)
-    _item_not_before: dict[str, tuple[float, float]] = field(init=False, repr=False, compare=False)
+    # (bucket, app, tenant) -> the Retry-After its injected 429s handed out
+    _not_before: dict[tuple[str, str, str], RetryAfterHold] = field(init=False, repr=False, compare=False)
+    _item_not_before: dict[str, RetryAfterHold] = field(init=False, repr=False, compare=False)
     _throttle_until: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
@@ -165,18 +166,17 @@ class FaultConfig:
         the Retry-After of an injected 429 or None to run it). A running ``throttle_for`` window answers every
         item 429."""
         now = time.monotonic()
-        came = now if arrived is None else arrived
-        sent, until = self._item_not_before.get(key, (0.0, 0.0))
-        early = (came, sent, until) if sent < came < until else None
+        held = self._item_not_before.get(key)
+        early = held.early(now if arrived is None else arrived) if held is not None else None
         if self.throttle_remaining() > 0:
-            self._item_not_before[key] = (now, now + self.throttle_retry_after)
-            return early, self.throttle_retry_after
-        if not self.hit(self.batch_item_429_rate):
+            wait = self.throttle_retry_after
+        elif self.hit(self.batch_item_429_rate):
+            wait = math.ceil(self.batch_item_retry_after * (0.8 + 0.2 * self._rng.random()) * 1000) / 1000
+        else:
             return early, None
-        wait = math.ceil(self.batch_item_retry_after * (0.8 + 0.2 * self._rng.random()) * 1000) / 1000
         if len(self._item_not_before) > 50_000:  # forget what has expired, so the map stays small
-            self._item_not_before = {k: t for k, t in self._item_not_before.items() if t[1] > now}
-        self._item_not_before[key] = (now, now + wait)
+            self._item_not_before = {k: h for k, h in self._item_not_before.items() if h.not_before > now}
+        self._item_not_before.setdefault(key, RetryAfterHold()).hold(now, now + wait)
         return early, wait
 
 
@@ -317,14 +317,12 @@ class FaultMiddleware:
         if info is not None:
             key = (_bucket(scope["path"]), info.client_id, info.tenant_id)
             now = time.monotonic()
-            # Judged by when the request came in (before any added latency): one that arrived before the last
-            # 429 was sent was already on its way and could not have known; one that arrived after it, and
-            # before its Retry-After ended, came back early.
-            arrived = float(scope.get("arrived_at", now))
-            sent, until = cfg._not_before.get(key, (0.0, 0.0))
-            if sent < arrived < until:
-                state.stats.violation(f"fault layer {key[0]}", key[1:], arrived, sent, until)
-            cfg._not_before[key] = (now, now + retry_after)
+            # Judged by when the request came in, before any added latency (model/pause.py says how).
+            held = cfg._not_before.setdefault(key, RetryAfterHold())
+            early = held.early(float(scope.get("arrived_at", now)))
+            if early is not None:
+                state.stats.violation(f"fault layer {key[0]}", key[1:], *early)
+            held.hold(now, now + retry_after)
             if why == "burst_429" and key[0] == "sharepoint":
                 state.sp_quota.force(key[1], key[2], retry_after)
             elif why == "burst_429":

@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..model.pause import RetryAfterHold
+
 __all__ = ["Budget", "Decision", "Throttle"]
 
 
@@ -31,21 +33,9 @@ class Decision:
 
 
 @dataclass
-class _State:
+class _State(RetryAfterHold):
     hits: deque[float] = field(default_factory=deque)
-    not_before: float = 0.0
-    sent: float = 0.0  # when the 429 that started the current pause was sent
     peak: int = 0
-
-    def hold(self, now: float, until: float) -> None:
-        if now >= self.not_before:  # a new pause starts with this 429
-            self.sent = now
-        self.not_before = max(self.not_before, until)
-
-    def early(self, arrived: float) -> tuple[float, float, float] | None:
-        """A request that came in after a 429 was sent and before its Retry-After ended came back early; one that
-        was already on its way when the 429 went out could not have known."""
-        return (arrived, self.sent, self.not_before) if self.sent < arrived < self.not_before else None
 
 
 class Throttle:

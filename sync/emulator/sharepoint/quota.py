@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..model.pause import RetryAfterHold
+
 __all__ = ["QuotaDecision", "ResourceUnits", "format_retry_after"]
 
 WINDOW = 60.0  # seconds: SharePoint's quota is per rolling minute
@@ -33,20 +35,9 @@ class QuotaDecision:
 
 
 @dataclass
-class _Window:
+class _Window(RetryAfterHold):
     entries: deque[tuple[float, int]] = field(default_factory=deque)  # (time, cost)
     used: int = 0
-    not_before: float = 0.0
-    sent: float = 0.0  # when the 429 that started the current pause was sent
-
-    def hold(self, now: float, until: float) -> None:
-        if now >= self.not_before:  # a new pause starts with this 429
-            self.sent = now
-        self.not_before = max(self.not_before, until)
-
-    def early(self, arrived: float) -> tuple[float, float, float] | None:
-        """Came in after a 429 was sent and before its Retry-After ended (in flight before it: not early)."""
-        return (arrived, self.sent, self.not_before) if self.sent < arrived < self.not_before else None
 
 
 def format_retry_after(seconds: float) -> str:

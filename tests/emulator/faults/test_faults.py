@@ -10,7 +10,10 @@ import httpx
 import pytest
 
 from sync.emulator.faults.layer import FaultConfig, parse_latency
+from sync.emulator.model.pause import IN_FLIGHT
 from sync.emulator.server import EmulatorServer
+
+CAME_BACK = IN_FLIGHT + 0.02  # seconds: an early retry that comes back after the 429 was read
 
 FABRIKAM = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 FAB_APP = "33333333-4444-4555-8666-777777777777"
@@ -54,6 +57,7 @@ def test_burst_429_and_early_retry_is_a_violation(emulator: EmulatorServer, http
     assert first.headers["Retry-After"] == "5.250"
     assert first.json()["error"]["code"] == "TooManyRequests"
     assert first.json()["error"]["innerError"]["status"] == "429"
+    time.sleep(CAME_BACK)  # after the client read the 429 (model/pause.py: sooner was still on its way)
     early = get(http, token)  # retried at once, long before 5.25 s
     assert early.status_code == 429
     after = http.get("/_emulator/stats").json()

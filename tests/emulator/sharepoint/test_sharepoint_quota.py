@@ -168,3 +168,14 @@ def test_graph_budgets_judge_early_comebacks_by_arrival() -> None:
     clock.t = 1002.01
     assert th.check("presence", "app", "t").allowed
     assert th.check("directory", "app", "t").allowed  # no budget for that bucket here: never throttled
+
+
+def test_a_request_within_moments_of_the_429_was_on_its_way_and_persistent_early_ones_are_caught() -> None:
+    from sync.emulator.model.pause import IN_FLIGHT, RetryAfterHold
+
+    held = RetryAfterHold()
+    held.hold(10.0, 11.0)  # a 429 at t=10 with Retry-After 1 s
+    assert held.early(10.0 + IN_FLIGHT / 2) is None  # sent alongside the throttled one: it could not have known
+    held.hold(10.01, 11.01)  # it got a 429 too: the pause keeps the time of the first
+    assert held.early(10.03) == (10.03, 10.0, 11.01)  # a client that keeps coming back is caught
+    assert held.early(11.02) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -9,8 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from sync.emulator.model.pause import IN_FLIGHT
 from sync.emulator.model.tenant import SpList
 from sync.emulator.server import EmulatorServer
+
+CAME_BACK = IN_FLIGHT + 0.02  # seconds: an early retry that comes back after the 429 was read
 
 CONTOSO = "6f1c2f4e-3b1a-4c8e-9d7a-1a2b3c4d5e6f"
 FABRIKAM = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -215,7 +219,9 @@ def test_throttling_429_then_503_on_early_retries(http: httpx.Client, limits: Em
     assert [get().status_code for _ in range(3)] == [200, 200, 200]
     first = get()
     assert first.status_code == 429 and float(first.headers["retry-after"]) >= 1
+    time.sleep(CAME_BACK)  # after the client read the 429 (model/pause.py: sooner was still on its way)
     assert get().status_code == 429  # came back too early: a violation
+    time.sleep(CAME_BACK)  # after the client read the 429 (model/pause.py: sooner was still on its way)
     busy = get()  # again too early: the server is "too busy"
     assert busy.status_code == 503 and float(busy.headers["retry-after"]) >= 1
     assert st.stats.throttled - throttled == 3
