@@ -104,8 +104,6 @@ class GraphRouter:
                 st.stats.violation(f"graph {r.bucket}", (req.token.client_id, req.tenant.tenant_id), *decision.early)
             if not decision.allowed:
                 st.stats.throttled += 1
-                if r.bucket == "presence":
-                    st.presence_reads.pause(req.tenant.tenant_id, decision.retry_after)
                 return throttled(decision.retry_after, req)
             if r.bucket == "presence":
                 st.stats.presence_window_peak = max(st.stats.presence_window_peak, st.throttle.peak("presence"))

@@ -21,7 +21,6 @@ CAME_BACK = IN_FLIGHT + 0.02  # seconds: an early retry that comes back after th
 VERBOSE = "application/json;odata=verbose"
 
 
-
 def _batch(graph: httpx.Client) -> httpx.Response:
     return graph.post("/v1.0/$batch", json={"requests": [
         {"id": "1", "method": "GET", "url": "/domains"},

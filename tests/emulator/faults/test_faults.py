@@ -20,7 +20,6 @@ FAB_APP = "33333333-4444-4555-8666-777777777777"
 PATH = "/v1.0/users"
 
 
-
 @pytest.fixture()
 def token(http: httpx.Client) -> str:
     r = http.post(f"/{FABRIKAM}/oauth2/v2.0/token", data={
@@ -141,3 +140,18 @@ def test_paths_filter_and_control_api_untouched(http: httpx.Client, token: str, 
     faults(error_rate=1.0, paths=["/"])
     assert http.get("/_emulator/info").status_code == 200  # never /_emulator
     assert http.get("/sites/fabrikam-agents/_api/web").status_code >= 500
+
+
+def test_an_injected_presence_429_is_logged_as_a_window_without_reads(http: httpx.Client, token: str,
+                                                                      faults: Any) -> None:
+    """The soak sets aside states that fell inside such a window; a 429 for a used-up budget is not logged."""
+    faults(burst_429=1, burst_retry_after=1.5, paths=["/v1.0/communications"])
+    http.post("/_emulator/presence-reads/reset")
+    t0 = time.time()
+    r = http.post("/v1.0/communications/getPresencesByUserId", json={"ids": []},
+                  headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1.500"
+    pauses = http.get("/_emulator/presence-reads", params={"tenant": "fabrikam"}).json()["retry_after_pauses"]
+    assert len(pauses) == 1
+    (sent, until), = pauses
+    assert t0 - 0.01 <= sent <= time.time() + 0.01 and until - sent == pytest.approx(1.5, abs=0.002)

@@ -25,7 +25,6 @@ ACCOUNTS = {CONTOSO: ("22222222-3333-4444-8555-666666666666", "svc-presence@cont
 REST = "/sites/{}-agents/_api/web/lists/GetByTitle('Agents')?$select=Title"
 
 
-
 def sp_token(http: httpx.Client, emulator: EmulatorServer, tenant: str) -> dict[str, str]:
     client_id, upn, password = ACCOUNTS[tenant]
     r = http.post(f"/{tenant}/oauth2/v2.0/token", data={
