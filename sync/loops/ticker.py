@@ -2,8 +2,8 @@
 
 The n-th tick starts at ``start + n * interval``; a tick that overruns skips the ticks it missed instead of
 bunching them up (``catch_up``: one late tick starts at once, then the grid resumes; the presence loop's choice,
-since a read now beats a read at the next grid point). A failing step is retried at the next tick (after ``backoff`` when it keeps failing),
-so one bad call never ends a loop.
+since a read now beats a read at the next grid point). A failing step is retried at the next tick (after
+``backoff`` when it keeps failing), so one bad call never ends a loop.
 """
 
 from __future__ import annotations
