@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sync.models import Change, Presence, ValidationRow
+from sync.validation.text import CONTROL
 
 __all__ = [
     "CYCLE_COLUMNS",
@@ -77,8 +78,6 @@ CYCLE_COLUMNS = (
 
 _DANGER = ("=", "+", "-", "@", "\t", "\r")
 _DANGER_AT_START = re.compile("\n[=+\\-@\t\r]")
-# Control characters a cell may carry from the Agent list or the directory (NUL, escape, ...): never written raw.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 REPLACEMENT = "\ufffd"
 EOL = "\r\n"  # RFC 4180; with it csv.writer also quotes cells holding a lone CR or LF
 _BOOL = {True: "true", False: "false"}.__getitem__
@@ -104,14 +103,14 @@ def guard_cell(value: str) -> str:
     """Neutralise a cell a spreadsheet would read as a formula (leading apostrophe); control characters become
     U+FFFD (validation reports them where they came from)."""
     if not value.isprintable():  # a C-level test; the regex runs only for the rare cell that fails it
-        value = _CONTROL.sub(REPLACEMENT, value)
+        value = CONTROL.sub(REPLACEMENT, value)
     return "'" + value if value.startswith(_DANGER) else value
 
 
 def _guarded(column: list[str]) -> list[str]:
     """The column with dangerous cells guarded; two C-level scans when (as usual) there are none."""
     joined = "\n".join(column)
-    if not _DANGER_AT_START.search("\n" + joined) and not _CONTROL.search(joined):
+    if not _DANGER_AT_START.search("\n" + joined) and not CONTROL.search(joined):
         return column
     return list(map(guard_cell, column))
 

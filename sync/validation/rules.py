@@ -21,7 +21,7 @@ from sync.models import CODES, ERROR_CODES, AgentRow, ValidationRow
 from .confusables import confusable_chars, describe, skeleton
 from .index import DirectoryIndex, Domains
 from .suggest import NOBODY, Guess, guess, resolve, syntax_guess, who
-from .text import addresses_in, is_valid_upn, looks_like_name, normalize, strip_marks, unwrap
+from .text import CONTROL, addresses_in, is_valid_upn, looks_like_name, normalize, strip_marks, unwrap
 
 __all__ = ["Validator", "Verdict", "judge", "resolved_so_far", "summarize", "validate"]
 
@@ -100,8 +100,6 @@ def _look_alike(cased: str, codes: Sequence[str], directory: DirectoryIndex) -> 
 
 
 MAX_CELL = 1024  # characters; a UPN has at most 113, so a longer cell is a paste gone wrong
-# C0 (tab and line breaks aside: whitespace and separators), DEL, C1: never part of a UPN
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def judge(raw: str | None, domains: Domains, directory: DirectoryIndex) -> Verdict:
@@ -110,7 +108,7 @@ def judge(raw: str | None, domains: Domains, directory: DirectoryIndex) -> Verdi
         return Verdict("", ("TOO_LONG",), detail=f"{len(raw):,} characters (at most {MAX_CELL:,}; a UPN has at "
                                                   "most 113)")
     if raw is not None and (bad := _control_chars(raw)):
-        clean = judge(_CONTROL.sub("", raw), domains, directory)
+        clean = judge(CONTROL.sub("", raw), domains, directory)
         upn = clean.normalized_upn if clean.user_id else clean.suggestion
         meant = Guess((upn,)) if upn else NOBODY
         return _error((), "CONTROL_CHAR", meant, bad)
@@ -150,7 +148,7 @@ def judge(raw: str | None, domains: Domains, directory: DirectoryIndex) -> Verdi
 
 def _control_chars(raw: str) -> str:
     """'U+0000 at position 4, ...' for the control characters in a cell (at most three named), or ''."""
-    hits = [(m.start() + 1, ord(m.group())) for m in _CONTROL.finditer(raw)]
+    hits = [(m.start() + 1, ord(m.group())) for m in CONTROL.finditer(raw)]
     if not hits:
         return ""
     named = ", ".join(f"U+{code:04X} at position {pos}" for pos, code in hits[:3])

@@ -10,12 +10,15 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
-__all__ = ["addresses_in", "fold", "is_valid_upn", "looks_like_name", "normalize", "strip_marks", "unwrap"]
+__all__ = ["CONTROL", "addresses_in", "fold", "is_valid_upn", "looks_like_name", "normalize", "strip_marks", "unwrap"]
 
 # Trimmed at both ends: everything str.isspace() knows, plus the invisible characters rosters pick up from
 # copy-paste (zero-width space/joiners, word joiner, BOM). All isspace() characters lie below U+3001.
 TRIM = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\u200b\u200c\u200d\u2060\ufeff\u180e"
 PREFIXES = ("sip:", "mailto:", "smtp:")
+# C0 (tab and line breaks aside: whitespace and separators), DEL, C1: never part of a UPN, and never written raw
+# into an output (a cell may carry them from the Agent list or the directory: NUL, escape, ...)
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LOCAL = re.compile(r"[a-z0-9'.\-_!#^~]{1,64}")
 _DOMAIN = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*")
 _NAME_PUNCT = frozenset(" ,.-'\u2019\u02bc\u2010\u2011")
