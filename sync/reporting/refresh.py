@@ -10,13 +10,12 @@ memory. A failed build is logged and retried at the next change; it never stops 
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from ..config import Settings
+from ..loops.reports import report_in_child
 from . import REPORT_NAME
 from .data import Scope
 
@@ -74,23 +73,11 @@ class ReportRefresher:
             self._dirty.clear()
             self._build()
 
-    def command(self) -> list[str]:
-        """`presence-sync report` for this store, folder and accounts."""
-        accounts = [a for acc in (self.scope.accounts or ()) for a in ("--account", acc)]
-        return [sys.executable, "-m", "sync.cli", "report", "--state-dir", str(self.db.parent), "--out",
-                str(self.out_dir), *accounts]
-
     def _build(self) -> None:
         self._last = time.monotonic()
-        try:
-            proc = subprocess.run(self.command(), capture_output=True, text=True, timeout=600,
-                                  stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.SubprocessError) as exc:
-            log.warning("report.html not refreshed: %s", exc)
-            return
-        if proc.returncode != 0:
-            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-            log.warning("report.html not refreshed (exit %d): %s", proc.returncode, lines[-1] if lines else "")
+        failed = report_in_child(self.db.parent, self.out_dir, self.scope.accounts or ())
+        if failed:
+            log.warning("report.html not refreshed: %s", failed)
             return
         self.builds += 1
         log.info("report refreshed: %s", self.out_dir / REPORT_NAME)
