@@ -248,3 +248,35 @@ def test_each_incident_alerted_once_across_restarts(tmp_path: Path, emulator: Em
     assert_no_secrets(tenant_info, emulator, json.dumps(receiver.bodies), record.read_text(encoding="utf-8"),
                       run.text, again.stderr, fixed.stderr)
     assert "webhook-url-key" not in run.text + again.stderr + fixed.stderr
+
+
+def test_five_failed_ticks_in_a_row_alert_once_and_a_good_tick_resolves_it(
+        tmp_path: Path, emulator: EmulatorServer, tenant_info: dict[str, Any], ctl: httpx.Client,
+        receiver: Receiver) -> None:
+    """Every presence call of the account fails (5xx) for a while: one "account failing" alert after the fifth
+    failed tick, none for the ticks after it, one "resolved" once a tick reads presence again."""
+    state, out = tmp_path / "state", tmp_path / "out"
+    config = with_alerts(sup.write_config(tmp_path / "config.xml", [
+        sup.Account("contoso", "contoso", sup.CONTOSO_APP, secret=sup.CONTOSO_APP_SECRET)],
+        tenant_info, emulator.tls.ca_cert, state), receiver.url)
+    run = sup.Running(["run", "--config", str(config), "--state-dir", str(state), "--out", str(out),
+                       "--interval", "0.5"], cwd=tmp_path)
+    try:
+        assert run.wait_for(lambda _: len(run.cycle_lines("contoso")) >= 2, 60), run.text
+        ctl.post("/_emulator/faults", json={"replace": True, "error_rate": 1.0, "paths": ["/v1.0/communications"]})
+        assert receiver.wait(lambda b: ("contoso", "account_failing", "open") in kinds(b), 30), (receiver.bodies,
+                                                                                              run.text)
+        failing = len(run.cycle_lines("contoso"))
+        assert run.wait_for(lambda _: len(run.cycle_lines("contoso")) >= failing + 3, 30), run.text
+        ctl.post("/_emulator/faults", json={"reset": True})
+        assert receiver.wait(lambda b: ("contoso", "account_failing", "resolved") in kinds(b), 30), (receiver.bodies,
+                                                                                                  run.text)
+    finally:
+        ctl.post("/_emulator/faults", json={"reset": True})
+        rc = run.terminate(signal.SIGTERM)
+    assert rc == 0, run.text
+    assert kinds(receiver.bodies) == [("contoso", "account_failing", "open"),
+                                      ("contoso", "account_failing", "resolved")], receiver.bodies
+    opened = receiver.bodies[0]
+    assert "5 failed cycles in a row" in opened["message"] and "HTTP 50" in opened["message"], opened
+    assert_no_secrets(tenant_info, emulator, json.dumps(receiver.bodies), run.text)
