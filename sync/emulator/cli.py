@@ -40,10 +40,10 @@ CONTROL_PATHS = (
 
 
 class _Stop(Exception):
-    """SIGTERM, re-raised by uvicorn once it has shut down."""
+    """SIGTERM or SIGINT, re-raised by uvicorn once it has shut down (or raised before it took over)."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _on_signal(signum: int, frame: object) -> None:
     raise _Stop
 
 
@@ -269,7 +269,11 @@ def _prepare(args: argparse.Namespace) -> EmulatorServer:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, start the tenant and serve until SIGINT/SIGTERM."""
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)  # uvicorn restores this and re-raises SIGTERM on exit
+        # uvicorn restores these and re-raises the signal on exit. SIGINT too: with Python's default handler in
+        # place, asyncio.run takes SIGINT over while uvicorn starts, and a SIGINT in that moment left the tenant
+        # serving instead of stopping.
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
     except ValueError:  # not the main thread: leave signals alone
         pass
     try:
