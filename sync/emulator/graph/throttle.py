@@ -28,8 +28,12 @@ class Budget:
 class Decision:
     allowed: bool
     retry_after: float = 0.0  # seconds, fractional (Graph sends e.g. "2.128")
-    violation: bool = False  # came back before a Retry-After it was given had elapsed
-    early: tuple[float, float, float] | None = None  # a violation's (arrived, 429 sent, Retry-After ended)
+    early: tuple[float, float, float] | None = None  # came back early: (arrived, 429 sent, Retry-After ended)
+
+    @property
+    def violation(self) -> bool:
+        """Came back before a Retry-After it was given had elapsed."""
+        return self.early is not None
 
 
 @dataclass
@@ -62,10 +66,10 @@ class Throttle:
             wait = max(st.hits[0] + budget.window - now if st.hits else 0.0, st.not_before - now, 0.001)
             wait = math.ceil(wait * 1000) / 1000
             st.hold(now, now + wait)
-            return Decision(False, retry_after=wait, violation=early is not None, early=early)
+            return Decision(False, retry_after=wait, early=early)
         st.hits.append(now)
         st.peak = max(st.peak, len(st.hits))
-        return Decision(True, violation=early is not None, early=early)
+        return Decision(True, early=early)
 
     def force(self, bucket: str, client_id: str, tenant_id: str, retry_after: float) -> None:
         """Record a Retry-After handed out by an injected 429, so early retries count as violations."""

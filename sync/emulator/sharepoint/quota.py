@@ -29,9 +29,13 @@ HEADERS_FROM = 0.8  # RateLimit-* headers once the app has used this share of it
 class QuotaDecision:
     allowed: bool
     retry_after: float = 0.0  # seconds, rounded up to the millisecond
-    violation: bool = False  # came back before a Retry-After it was given had elapsed
-    early: tuple[float, float, float] | None = None  # a violation's (arrived, 429 sent, Retry-After ended)
+    early: tuple[float, float, float] | None = None  # came back early: (arrived, 429 sent, Retry-After ended)
     headers: dict[str, str] = field(default_factory=dict)  # RateLimit-* (empty below 80%)
+
+    @property
+    def violation(self) -> bool:
+        """Came back before a Retry-After it was given had elapsed."""
+        return self.early is not None
 
 
 @dataclass
@@ -85,13 +89,13 @@ class ResourceUnits:
             headers = self._headers(w, now) or {"RateLimit-Limit": str(limit),
                                                 "RateLimit-Remaining": str(max(0, limit - w.used))}
             headers["RateLimit-Reset"] = str(max(1, math.ceil(wait)))
-            return QuotaDecision(False, wait, early is not None, early, headers)
+            return QuotaDecision(False, wait, early, headers)
         if cost > 0:
             w.entries.append((now, cost))
             w.used += cost
             self.used[tenant_id] = self.used.get(tenant_id, 0) + cost
             self.peak[tenant_id] = max(self.peak.get(tenant_id, 0), w.used)
-        return QuotaDecision(True, violation=early is not None, early=early, headers=self._headers(w, now))
+        return QuotaDecision(True, early=early, headers=self._headers(w, now))
 
     def _wait(self, w: _Window, cost: int, now: float) -> float:
         """Seconds until enough of the window's RUs have expired for ``cost`` more to fit."""
