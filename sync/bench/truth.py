@@ -18,7 +18,7 @@ time a read may take on a loaded machine; ``eps`` 0.05 s for the two clock reads
 - A counted segment is *lost* when the job's history never claims its pair anywhere in ``[a - eps, b + tol]``
   (the claim at an instant is the ``to`` pair of the last row at or before it).
 - A lost segment is *unreadable* instead when it lies wholly inside a window in which the tenant forbade presence
-  reads (``pauses``: each presence 429 the tenant's fault switches sent, ``[sent, sent + Retry-After]``, merged
+  reads (``pauses``: each presence 429 or 503 the tenant's fault switches sent, ``[sent, sent + Retry-After]``, merged
   when they touch, widened by one ``interval`` before, the last read before the 429, and by ``eps`` + 0.2 s
   after, the first read after it): a client that honours Retry-After and reads every ``interval`` could not have
   seen it either. A 429 for a used-up budget is the job's own doing and excuses nothing.

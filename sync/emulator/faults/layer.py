@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..identity.tokens import AuthFailure
+from ..identity.tokens import AuthFailure, TokenInfo
 from ..model.pause import RetryAfterHold
 from ..responses import graph_error_body, sp_error
 from ..state import EmulatorState
@@ -285,6 +285,8 @@ class FaultMiddleware:
         if error:
             status = cfg._rng.choice(sorted(_5XX))
             stats.faults_injected[f"error_{status}"] += 1
+            if status == 503 and _bucket(path) == "presence" and (info := self._caller(scope)) is not None:
+                self.state.presence_reads.pause(info.tenant_id, 1.0)  # its Retry-After: no read for a second
             await _send_json(send, status, _error_body(path, status, *_5XX[status], _accept(scope)),
                              {"Retry-After": "1"} if status == 503 else {})
             return
@@ -305,15 +307,19 @@ class FaultMiddleware:
             cfg._last_revoke = now
             revoke(self.state, cfg)
 
+    def _caller(self, scope: Scope) -> TokenInfo | None:
+        """Whose request this is (its bearer token), or None when it carries no valid token."""
+        auth = next((v.decode() for k, v in scope.get("headers", []) if k.lower() == b"authorization"), None)
+        try:
+            return self.state.tokens.validate(auth)
+        except AuthFailure:
+            return None
+
     async def _throttle(self, cfg: FaultConfig, scope: Scope, send: Send, retry_after: float, why: str) -> None:
         """429 like Graph's (SharePoint's on ``/_api``); remembers the Retry-After so an early retry counts as a
         violation. A burst also holds the caller's budget for that long; a sustained window needs no such hold."""
         state = self.state
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        try:
-            info = state.tokens.validate(headers.get("authorization"))
-        except AuthFailure:
-            info = None
+        info = self._caller(scope)
         if info is not None:
             key = (_bucket(scope["path"]), info.client_id, info.tenant_id)
             now = time.monotonic()

@@ -5,7 +5,7 @@ A job that promises "every agent's presence is at most N seconds old" is judged 
 consecutive reads of an id in a 1 ms histogram up to 120 s (plus the largest gap), so tens of
 thousands of ids per second for minutes cost a dict update and a list increment each, never a
 growing list. Also the busiest rolling 30 s of presence calls (Graph's 1,500 per 30 s budget), and the
-windows in which an injected presence 429's Retry-After forbade reads (wall-clock epoch seconds, so a soak can
+windows in which the Retry-After of an injected presence 429 or 503 forbade reads (wall-clock epoch seconds, so a soak can
 tell a state no well-behaved client could have read from one the job missed; a 429 for using up the budget is
 the caller's own doing and is not logged here).
 """
@@ -99,8 +99,8 @@ class PresenceReads:
         log.ids(ids, now)
 
     def pause(self, tenant_id: str, seconds: float) -> None:
-        """The fault layer answered a presence call of the tenant 429 with this Retry-After: no read before it
-        ends."""
+        """The fault layer answered a presence call of the tenant 429 or 503 with this Retry-After: no read
+        before it ends."""
         log = self._tenants.get(tenant_id)
         if log is None:
             log = self._tenants[tenant_id] = _Log()

@@ -155,3 +155,15 @@ def test_an_injected_presence_429_is_logged_as_a_window_without_reads(http: http
     assert len(pauses) == 1
     (sent, until), = pauses
     assert t0 - 0.01 <= sent <= time.time() + 0.01 and until - sent == pytest.approx(1.5, abs=0.002)
+
+
+def test_an_injected_presence_503_with_retry_after_is_logged_as_a_window_too(http: httpx.Client, token: str,
+                                                                            faults: Any) -> None:
+    faults(error_rate=1.0, seed=11, paths=["/v1.0/communications"])
+    http.post("/_emulator/presence-reads/reset")
+    statuses = [http.post("/v1.0/communications/getPresencesByUserId", json={"ids": []},
+                          headers={"Authorization": f"Bearer {token}"}).status_code for _ in range(12)]
+    assert 503 in statuses and set(statuses) <= {500, 502, 503, 504}
+    pauses = http.get("/_emulator/presence-reads", params={"tenant": "fabrikam"}).json()["retry_after_pauses"]
+    assert len(pauses) == statuses.count(503)  # the 503s say Retry-After: 1; the other 5xx say nothing
+    assert all(until - sent == pytest.approx(1.0, abs=0.002) for sent, until in pauses)
