@@ -175,7 +175,7 @@ class Pacer(Protocol):
 
     async def acquire(self) -> Any: ...
 
-    def pause(self, seconds: float) -> None: ...
+    def pause(self, seconds: float, throttled: bool = True) -> None: ...
 
     def settle(self, ticket: Any, throttled: bool | None) -> None: ...
 
@@ -207,11 +207,15 @@ class RequestBudget:
         self.retry_after = 0.0  # seconds of Retry-After pauses, all told (overlapping pauses counted once)
         self.reason = ""
 
-    def pause(self, seconds: float) -> None:
-        """A 429 with Retry-After: nobody starts before it has elapsed, and the pace drops."""
+    def pause(self, seconds: float, throttled: bool = True) -> None:
+        """A 429 (``throttled``) or a busy 503 with Retry-After: nobody starts before it has elapsed; after a
+        429 the pace may drop too (below)."""
         now = self._clock()
         self.retry_after += max(0.0, now + seconds - max(self._paused_until, now))
         self._paused_until = max(self._paused_until, now + seconds)
+        if not throttled:
+            self.reason = f"Graph answered 503 (busy): paused {seconds:.2f}s"
+            return
         while self._starts and self._starts[0] <= now - self.window:
             self._starts.popleft()
         # One back-off per wave of 429s, not per throttled request; and only when our own pace is near the limit:

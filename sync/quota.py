@@ -67,8 +67,9 @@ class RetryAfterGate:
                 return left
             return self.HOLD if self._recovering and self._probe_out else 0.0
 
-    def pause(self, seconds: float) -> None:
-        """A 429 or 503 with Retry-After: nothing starts before it has passed; pauses only ever extend."""
+    def pause(self, seconds: float, throttled: bool = True) -> None:
+        """A 429 or 503 with Retry-After (both alike here): nothing starts before it has passed; pauses only
+        ever extend."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
             self._recovering = True
@@ -137,9 +138,9 @@ class ResourceUnitBudget:
             return 0
         return max(0, self.capacity - self._used)
 
-    def pause(self, seconds: float) -> None:
+    def pause(self, seconds: float, throttled: bool = True) -> None:
         """Hold every acquire for ``seconds`` (a 429's or 503's Retry-After); pauses only ever extend."""
-        self.gate.pause(seconds)
+        self.gate.pause(seconds, throttled)
 
     def paused_for(self) -> float:
         """Seconds left of the current pause (0 when not paused); safe to call from any thread."""

@@ -116,9 +116,10 @@ class GraphClient:
             ra = parse_retry_after(resp.headers.get("Retry-After"))
             if resp.status_code == 429:
                 self.counters.throttled += 1
+            if resp.status_code in (429, 503) and ra:  # a busy 503's Retry-After binds later calls as well
                 budget = self.budgets.get(bucket)
-                if budget is not None and ra:
-                    budget.pause(ra)
+                if budget is not None:
+                    budget.pause(ra, throttled=resp.status_code == 429)
             raise TransientGraphError(f"{where}: HTTP {resp.status_code} {code} {message}".strip(),
                                       retry_after=ra, request_id=rid, status=resp.status_code)
         if resp.status_code == 401:

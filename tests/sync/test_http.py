@@ -179,6 +179,18 @@ def test_429s_while_starting_few_requests_pause_but_never_lower_the_pace() -> No
     assert budget.retry_after == 45.0
 
 
+def test_a_busy_503s_retry_after_holds_later_calls_but_never_lowers_the_pace() -> None:
+    t = FakeTime()
+    budget = RequestBudget(1500, 30.0, clock=t.clock, sleep=t.sleep, headroom=1 / 30)
+    for _ in range(1000):  # at two thirds of the pace: a 429 now would lower it
+        asyncio.run(budget.acquire())
+    budget.pause(1.0, throttled=False)
+    assert budget.pace == 1450 and "503" in budget.reason
+    before = t.now
+    asyncio.run(budget.acquire())
+    assert t.now - before >= 1.0  # the next call waited the 503's Retry-After out
+
+
 def test_a_deadline_never_starts_a_wait_that_would_end_past_it() -> None:
     """With 0.3 s to go, a Retry-After of 0.2 s is waited once; the second would end past the deadline, so the
     caller gets the error at once instead of a retry that comes too late."""
