@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..identity.tokens import AuthFailure, TokenInfo
+from ..identity.tokens import TokenInfo
 from ..model.pause import RetryAfterHold
 from ..responses import graph_error_body, sp_error
 from ..state import EmulatorState
@@ -308,12 +308,10 @@ class FaultMiddleware:
             revoke(self.state, cfg)
 
     def _caller(self, scope: Scope) -> TokenInfo | None:
-        """Whose request this is (its bearer token), or None when it carries no valid token."""
+        """Whose request this is, from its bearer token (also a revoked one: a 429 binds its caller whatever the
+        state of its token), or None when it carries no token the tenant issued."""
         auth = next((v.decode() for k, v in scope.get("headers", []) if k.lower() == b"authorization"), None)
-        try:
-            return self.state.tokens.validate(auth)
-        except AuthFailure:
-            return None
+        return self.state.tokens.identify(auth)
 
     async def _throttle(self, cfg: FaultConfig, scope: Scope, send: Send, retry_after: float, why: str) -> None:
         """429 like Graph's (SharePoint's on ``/_api``); remembers the Retry-After so an early retry counts as a

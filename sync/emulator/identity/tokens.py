@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 __all__ = ["AuthFailure", "TokenInfo", "TokenStore", "GRAPH_AUDIENCES"]
 
 GRAPH_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
+REVOKED_KEPT = 10_000  # revoked access tokens remembered for ``identify``
 
 
 @dataclass
@@ -56,6 +57,7 @@ class TokenStore:
         self._now = now
         self._access: dict[str, TokenInfo] = {}
         self._refresh: dict[str, RefreshInfo] = {}
+        self._revoked: dict[str, TokenInfo] = {}  # the latest revoked access tokens: still say whose they were
 
     def issue_access(
         self,
@@ -106,6 +108,13 @@ class TokenStore:
             raise AuthFailure("Lifetime validation failed, the token is expired.")
         return info
 
+    def identify(self, authorization: str | None) -> TokenInfo | None:
+        """Whose request this is, from its bearer token even when that was revoked or has expired (a service
+        can read the app and tenant of a token it no longer accepts); None for a token it never issued."""
+        _, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        return self._access.get(token) or self._revoked.get(token)
+
     def revoke(self, tenant_id: str | None = None, client_id: str | None = None,
                include_refresh: bool = True) -> int:
         """Revoke matching access (and refresh) tokens; returns how many access tokens went."""
@@ -114,7 +123,10 @@ class TokenStore:
                 client_id is None or t.client_id == client_id)
         gone = [k for k, v in self._access.items() if match(v)]
         for k in gone:
-            del self._access[k]
+            self._revoked[k] = self._access.pop(k)
+        if len(self._revoked) > REVOKED_KEPT:
+            for k in list(self._revoked)[:len(self._revoked) - REVOKED_KEPT]:
+                del self._revoked[k]
         if include_refresh:
             for k in [k for k, v in self._refresh.items() if match(v)]:
                 del self._refresh[k]

@@ -167,3 +167,23 @@ def test_an_injected_presence_503_with_retry_after_is_logged_as_a_window_too(htt
     pauses = http.get("/_emulator/presence-reads", params={"tenant": "fabrikam"}).json()["retry_after_pauses"]
     assert len(pauses) == statuses.count(503)  # the 503s say Retry-After: 1; the other 5xx say nothing
     assert all(until - sent == pytest.approx(1.0, abs=0.002) for sent, until in pauses)
+
+
+def test_a_429_to_a_revoked_token_still_binds_its_app(http: httpx.Client, token: str, faults: Any) -> None:
+    """Tokens are revoked, then a burst answers a request that still carries an old one: the 429 is logged as
+    a window without reads for that app's tenant, and the app coming back early (with a fresh token) is caught."""
+    faults(burst_429=1, burst_retry_after=2.0, paths=["/v1.0/communications"])
+    http.post("/_emulator/presence-reads/reset")
+    assert http.post("/_emulator/faults", json={"revoke_tokens": True}).status_code == 200
+    before = http.get("/_emulator/stats").json()["retry_after_violations"]
+    body, stale = {"ids": []}, {"Authorization": f"Bearer {token}"}
+    assert http.post("/v1.0/communications/getPresencesByUserId", json=body, headers=stale).status_code == 429
+    assert len(http.get("/_emulator/presence-reads", params={"tenant": "fabrikam"}).json()["retry_after_pauses"]) == 1
+    fresh = http.post(f"/{FABRIKAM}/oauth2/v2.0/token", data={
+        "client_id": FAB_APP, "client_secret": "fabrikam-app-secret-value", "grant_type": "client_credentials",
+        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    time.sleep(CAME_BACK)
+    early = http.post("/v1.0/communications/getPresencesByUserId", json=body,
+                      headers={"Authorization": f"Bearer {fresh}"})
+    assert early.status_code == 429  # the app's presence budget is held for the 2 s
+    assert http.get("/_emulator/stats").json()["retry_after_violations"] == before + 1
