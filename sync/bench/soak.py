@@ -167,7 +167,7 @@ def _soak(tenant: Tenant, o: SoakOptions, work: Path) -> dict[str, Any]:
         "faults_injected": stats["faults_injected"],
         "ticks": {a: len(job.cycles(a)) for a in ACCOUNTS},
         "good_ticks": {a: sum(1 for _, ln in job.cycles(a) if good_cycle(ln)) for a in ACCOUNTS},
-        "transitions": truth,
+        "transitions": truth, "retry_after_pauses": pauses,
         "duplicates_store": duplicates(rows), "duplicates_csv": duplicates(history_csv_rows(out)),
         "history_csv_vs_store": unmatched(rows, history_csv_rows(out)),
         "history_rows": len(rows),
