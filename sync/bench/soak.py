@@ -7,7 +7,8 @@ on for the first 70 % of the time, then with none, then SIGTERM; what it did, ag
   malformed bodies, 429 items inside Graph ``$batch``, slow SharePoint (``latency sites=P50:P99``), a burst of
   429s re-armed every ``burst_every`` s and every token revoked every ``revoke_every`` s.
 - Figures: crashes (the job ended before it was told to), exit code, Retry-After violations (the tenant's count),
-  lost and invented transitions, duplicate history rows (store and CSV), the longest gap between two presence
+  lost and invented transitions (a state wholly inside a window in which the tenant forbade presence reads is
+  counted apart: ``sync.bench.truth``), duplicate history rows (store and CSV), the longest gap between two presence
   reads of one agent per account (the tenant's read log; the faulty part and the fault-free part separately),
   recovery (from faults off to each account's next good tick, by the job's own cycle lines), secrets in clear
   in every file of the state and out directories and in the job's output.
