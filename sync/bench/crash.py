@@ -22,12 +22,10 @@ directories and killed with SIGKILL at seeded random moments, then one clean run
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +40,10 @@ from .harness import (
     cli_env,
     first_good_reads,
     history_csv_rows,
+    in_tenant,
     integrity,
     leaks,
-    render,
+    report_figures,
     truth_figures,
     write_config,
 )
@@ -110,13 +109,7 @@ def _instances(o: CrashOptions, args: list[str], work: Path, holder: int) -> dic
 
 
 def run_crash(o: CrashOptions, work: Path | None = None) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="presence-crash-") as tmp_s:
-        work = work or Path(tmp_s)
-        tenant = Tenant(work)
-        try:
-            return _crash(tenant, o, work)
-        finally:
-            tenant.close()
+    return in_tenant("presence-crash-", work, lambda tenant, where: _crash(tenant, o, where))
 
 
 def _crash(tenant: Tenant, o: CrashOptions, work: Path) -> dict[str, Any]:
@@ -225,8 +218,6 @@ def crash_targets(f: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
 
 
 def report(f: dict[str, Any], json_out: Path | None) -> tuple[str, bool]:
-    targets = crash_targets(f)
-    ok = all(t[3] for t in targets)
     t = f["transitions"]
     kills = len(f["runs"]) - 1
     extra = [
@@ -240,9 +231,4 @@ def report(f: dict[str, Any], json_out: Path | None) -> tuple[str, bool]:
     for acc in ACCOUNTS:
         extra += [f"  {line}" for line in t[acc]["lost_sample"][:5] + t[acc]["invented_sample"][:5]]
     extra += [f"  {p}" for p in (f["integrity_errors"] + f["csv_problems"])[:10]]
-    text = render(f"crash: {kills} kills", targets) + "\n" + "\n".join(extra)
-    if json_out is not None:
-        json_out.write_text(json.dumps({**f, "targets": [
-            {"figure": n, "value": v, "target": g, "pass": p} for n, v, g, p in targets], "pass": ok},
-            indent=2, default=str), encoding="utf-8")
-    return text, ok
+    return report_figures(f"crash: {kills} kills", crash_targets(f), f, extra, json_out)

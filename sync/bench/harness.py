@@ -9,7 +9,9 @@ encrypted username and password (the Agent list through SharePoint REST).
 
 from __future__ import annotations
 
+import argparse
 import csv
+import json
 import logging
 import os
 import signal
@@ -17,9 +19,10 @@ import sqlite3
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,10 +32,11 @@ import httpx
 
 from ..demo import app_account_xml
 from ..secrets import KeyStore
-from .truth import ClockMap, Pair, Row, Segment, compare, parse_time, segments
+from .truth import ClockMap, Pair, Row, Segment, compare, parse_time, read_only, segments
 
 __all__ = ["ACCOUNTS", "CYCLE_MARK", "STOPPED", "Job", "Tenant", "check_csvs", "cli_env", "first_good_reads", "good_cycle",
-           "ground_truth", "history_csv_rows", "integrity", "leaks", "render", "truth_figures", "write_config"]
+           "ground_truth", "history_csv_rows", "in_tenant", "integrity", "leaks", "program", "render", "report_figures",
+           "truth_figures", "write_config"]
 
 ACCOUNTS = ("contoso", "fabrikam")
 STOPPED = "stopped by an unexpected error"  # the job's line when one account's loops end on a bug
@@ -189,12 +193,8 @@ def good_cycle(line: str) -> bool:
 def first_good_reads(db: Path, since: float, until: float) -> dict[str, float]:
     """Per account, the wall time the first good tick in [since, until] began (from the ``cycles`` table)."""
     out: dict[str, float] = {}
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT account_id, started_at FROM cycles WHERE presences > 0 AND stale = 0 "
-                            "ORDER BY started_at").fetchall()
-    finally:
-        conn.close()
+    rows = read_only(db, "SELECT account_id, started_at FROM cycles WHERE presences > 0 AND stale = 0 "
+                         "ORDER BY started_at")
     for acc, started in rows:
         at = parse_time(started).timestamp()
         if since <= at <= until and acc not in out:
@@ -304,3 +304,51 @@ def render(title: str, targets: Sequence[tuple[str, Any, str, bool]]) -> str:
     passed = sum(1 for t in targets if t[3])
     lines.append(f"verdict: {'PASS' if passed == len(targets) else 'FAIL'} ({passed} of {len(targets)} passed)")
     return "\n".join(lines)
+
+
+Targets = Sequence[tuple[str, Any, str, bool]]
+
+
+def in_tenant(prefix: str, work: Path | None, run: Callable[[Tenant, Path], dict[str, Any]]) -> dict[str, Any]:
+    """``run(tenant, work)`` with the local tenant up in this process, in ``work`` (default: a temporary dir)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        where = work or Path(tmp)
+        tenant = Tenant(where)
+        try:
+            return run(tenant, where)
+        finally:
+            tenant.close()
+
+
+def report_figures(title: str, targets: Targets, figures: dict[str, Any], extra: Sequence[str],
+           json_out: Path | None) -> tuple[str, bool]:
+    """The printed table and notes, and whether every target passed; figures and verdicts go to ``json_out``."""
+    ok = all(t[3] for t in targets)
+    if json_out is not None:
+        json_out.write_text(json.dumps({**figures, "targets": [
+            {"figure": n, "value": v, "target": g, "pass": p} for n, v, g, p in targets], "pass": ok},
+            indent=2, default=str), encoding="utf-8")
+    return render(title, targets) + "\n" + "\n".join(extra), ok
+
+
+def program(doc: str | None, add: Callable[[argparse.ArgumentParser], None],
+            check: Callable[[argparse.Namespace], str],
+            run: Callable[[argparse.Namespace, Path | None], tuple[str, bool]],
+            argv: list[str] | None = None) -> int:
+    """A soak or crash script: its own options (``add``), then --seed, --json and --dir; ``check`` names what
+    is wrong with them ("" when nothing), ``run`` gets them and the work dir and returns the report. Exit 0 when
+    every target passed, 1 when one failed, 2 on bad options."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add(ap)
+    ap.add_argument("--seed", type=int, default=7, help="seed of the faults or the kill moments (default 7)")
+    ap.add_argument("--json", type=Path, help="write the figures to this file")
+    ap.add_argument("--dir", type=Path, help="keep the state, out and tenant files here (default: a temporary dir)")
+    args = ap.parse_args(argv)
+    problem = check(args)
+    if problem:
+        ap.error(problem)
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)
+    text, ok = run(args, args.dir.resolve() if args.dir else None)
+    print(text)
+    return 0 if ok else 1

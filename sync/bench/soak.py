@@ -16,9 +16,7 @@ on for the first 70 % of the time, then with none, then SIGTERM; what it did, ag
 
 from __future__ import annotations
 
-import json
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +31,9 @@ from .harness import (
     first_good_reads,
     good_cycle,
     history_csv_rows,
+    in_tenant,
     leaks,
-    render,
+    report_figures,
     truth_figures,
     write_config,
 )
@@ -112,13 +111,7 @@ def _reads(tenant: Tenant) -> dict[str, Any]:
 
 def run_soak(o: SoakOptions, work: Path | None = None) -> dict[str, Any]:
     """Run the soak and return its figures (``soak_targets`` judges them)."""
-    with tempfile.TemporaryDirectory(prefix="presence-soak-") as tmp_s:
-        work = work or Path(tmp_s)
-        tenant = Tenant(work)
-        try:
-            return _soak(tenant, o, work)
-        finally:
-            tenant.close()
+    return in_tenant("presence-soak-", work, lambda tenant, where: _soak(tenant, o, where))
 
 
 def _soak(tenant: Tenant, o: SoakOptions, work: Path) -> dict[str, Any]:
@@ -209,8 +202,6 @@ def soak_targets(f: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
 
 def report(f: dict[str, Any], json_out: Path | None) -> tuple[str, bool]:
     """The printed report and whether every target passed; the figures go to ``json_out``."""
-    targets = soak_targets(f)
-    ok = all(t[3] for t in targets)
     t = f["transitions"]
     extra = [
         f"ticks {f['ticks']} (good {f['good_ticks']}); 429s sent {f['throttled']}; "
@@ -229,9 +220,5 @@ def report(f: dict[str, Any], json_out: Path | None) -> tuple[str, bool]:
     for acc in ACCOUNTS:
         extra += [f"  {line}" for line in t[acc]["lost_sample"][:5] + t[acc]["invented_sample"][:5]]
         extra += [f"  inside a pause: {line}" for line in t[acc]["unreadable_sample"][:3]]
-    text = render(f"soak: {f['seconds']:g} s, faults for {f['faults_seconds']:g} s", targets) + "\n" + "\n".join(extra)
-    if json_out is not None:
-        json_out.write_text(json.dumps({**f, "targets": [
-            {"figure": n, "value": v, "target": g, "pass": p} for n, v, g, p in targets], "pass": ok},
-            indent=2, default=str), encoding="utf-8")
-    return text, ok
+    return report_figures(f"soak: {f['seconds']:g} s, faults for {f['faults_seconds']:g} s", soak_targets(f), f,
+                          extra, json_out)

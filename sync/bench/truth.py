@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ClockMap", "Comparison", "Row", "Segment", "compare", "duplicates", "load_rows", "parse_time",
-           "pause_windows", "segments", "unmatched"]
+           "pause_windows", "read_only", "segments", "unmatched"]
 
 Pair = tuple[str, str]
 
@@ -107,14 +107,19 @@ class Comparison:
                 "unreadable_sample": self.unreadable[:sample], "invented_sample": self.invented[:sample]}
 
 
-def load_rows(db: Path, account_ids: Mapping[str, str] | None = None) -> list[Row]:
-    """Every row of the store's ``transitions`` table, in insertion order."""
+def read_only(db: Path, sql: str) -> list[Any]:
+    """The rows of one query on the store, opened read-only (the job may still be writing it)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        got = conn.execute("SELECT account_id, upn, user_id, from_availability, from_activity, to_availability,"
-                           " to_activity, changed_at FROM transitions ORDER BY rowid").fetchall()
+        return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+def load_rows(db: Path) -> list[Row]:
+    """Every row of the store's ``transitions`` table, in insertion order."""
+    got = read_only(db, "SELECT account_id, upn, user_id, from_availability, from_activity, to_availability,"
+                        " to_activity, changed_at FROM transitions ORDER BY rowid")
     return [Row(r[0], r[2], (r[3], r[4]), (r[5], r[6]), parse_time(r[7]).timestamp(), r[1]) for r in got]
 
 
