@@ -48,18 +48,6 @@ class Commits:
 
 
 @pytest.fixture()
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "presence-sync.sqlite"
-
-
-@pytest.fixture()
-def store(db: Path) -> Iterator[Store]:
-    s = Store(db)
-    yield s
-    s.close()
-
-
-@pytest.fixture()
 def commits(store: Store, db: Path) -> Iterator[Commits]:
     w = Commits(db)
     yield w

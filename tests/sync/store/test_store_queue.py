@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from sync.store import SCHEMA_VERSION, Store
 from sync.store._db import MIGRATIONS
@@ -17,18 +14,6 @@ T0 = datetime(2026, 11, 27, 6, 30, 0, 123456, tzinfo=UTC)
 
 def vals(availability: str) -> dict[str, str]:
     return {"Availability": availability, "Activity": availability}
-
-
-@pytest.fixture()
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "presence-sync.sqlite"
-
-
-@pytest.fixture()
-def store(db: Path) -> Iterator[Store]:
-    s = Store(db)
-    yield s
-    s.close()
 
 
 def test_queue_is_longest_wrong_first_then_by_item(store: Store) -> None:
