@@ -225,7 +225,10 @@ class AccountAuth:
 
     # Acquisition (sync; call through token_source from async code) --------------------------
     def try_acquire(self, scopes: list[str], force: bool = False) -> dict[str, Any]:
-        """MSAL's answer as it is: a token, or an error result with its AADSTS codes (see ``explain_aadsts``)."""
+        """MSAL's answer as it is: a token, or an error result with its AADSTS codes (see ``explain_aadsts``).
+
+        ``force`` skips the cached access token: a secret or password account asks with its credential, a device
+        account with its refresh token."""
         with self._lock:
             try:
                 return self._acquire(scopes, force)
@@ -254,7 +257,9 @@ class AccountAuth:
                 app.remove_tokens_for_client()
             return app.acquire_token_for_client(scopes) or {}
         accounts = app.get_accounts(username=self.s.username) if self.s.username else app.get_accounts()
-        if accounts:
+        # ``force`` means "from the credential, not the cache": for a password account that is the password, so a
+        # password changed in the configuration is tried now, not after the cached refresh token runs out.
+        if accounts and not (force and self.s.mode == "password"):
             res = app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force)
             if res and "access_token" in res:
                 return res

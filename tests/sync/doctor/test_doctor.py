@@ -233,3 +233,17 @@ def test_a_removed_writeback_column_is_named(tmp_path: Path, tenant_info: dict[s
     assert f"missing column(s) '{setup.names}'" in got["writeback"].detail
     assert f"create '{setup.names}'" in got["writeback"].fix and "WriteBack/@Availability" in got["writeback"].fix
     assert [k for k, v in statuses(report).items() if v != "ok"] == ["writeback"]
+
+
+def test_a_wrong_password_fails_even_with_a_cached_login(tmp_path: Path, tenant_info: dict[str, Any],
+                                                          ca_file: Path) -> None:
+    """A good run leaves a refresh token in the cache; the password changed in the config is still what is checked."""
+    [report] = doctor(faults.Setup([faults.fabrikam_password()]), tmp_path, tenant_info, ca_file)
+    assert {r.status for r in report.rows} == {"ok"}, report.rows
+    wrong = faults.Setup([sup.Account("fabrikam", "fabrikam", sup.FABRIKAM_PUBLIC_APP, username=sup.FABRIKAM_SVC[0],
+                                      password="not-the-password")])
+    [report] = doctor(wrong, tmp_path, tenant_info, ca_file)
+    got = rows(report)
+    assert got["credential"].status == "fail" and "AADSTS50126" in got["credential"].detail, got["credential"]
+    assert "EncryptedPassword" in got["credential"].detail + got["credential"].fix, got["credential"]
+    assert "not-the-password" not in repr(report.rows)
