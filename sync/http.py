@@ -139,12 +139,15 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (httpx.TransportError, httpx.DecodingError))
 
 
-class _WaitRetryAfter:
-    """Wait what the server asked for (Retry-After), else jittered exponential backoff."""
+BACKOFF = 0.25  # seconds before the first retry of a failure without Retry-After (plus up to twice that, jitter)
 
-    def __init__(self, cap: float = 60.0) -> None:
+
+class _WaitRetryAfter:
+    """Wait what the server asked for (Retry-After), else jittered exponential backoff from ``base`` seconds."""
+
+    def __init__(self, cap: float = 60.0, base: float = BACKOFF) -> None:
         self.cap = cap
-        self.fallback = wait_exponential_jitter(multiplier=0.25, max=8.0, jitter=0.5)
+        self.fallback = wait_exponential_jitter(multiplier=base, max=8.0, jitter=2 * base)
 
     def __call__(self, rs: RetryCallState) -> float:
         exc = rs.outcome.exception() if rs.outcome else None
@@ -161,11 +164,17 @@ def retrying(attempts: int = 6, deadline: float | None = None,
              sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> AsyncRetrying:
     """The retry policy: transient errors only, Retry-After honoured, bounded by attempts and time: no wait starts
     that would end past ``deadline`` seconds from the first attempt (the caller gets the last error at once
-    instead of a retry that comes too late to be of use)."""
+    instead of a retry that comes too late to be of use).
+
+    A failure without Retry-After (a reset, a cut-off body, a bare 5xx) is retried after BACKOFF seconds plus
+    jitter, doubling each time; under a deadline the first wait is at most an eighth of it, so a presence tick
+    with under a second to go still gets its retries in while the answer is worth having."""
     stop: Any = stop_after_attempt(attempts)
+    base = BACKOFF
     if deadline is not None:
         stop = stop | stop_before_delay(deadline)
-    return AsyncRetrying(retry=retry_if_exception(is_transient), wait=_WaitRetryAfter(), stop=stop,
+        base = min(BACKOFF, deadline / 8)
+    return AsyncRetrying(retry=retry_if_exception(is_transient), wait=_WaitRetryAfter(base=base), stop=stop,
                          reraise=True, sleep=sleep)
 
 

@@ -87,6 +87,33 @@ def test_retry_policy_waits_what_the_server_asked() -> None:
     assert all(1.25 <= s <= 1.3 for s in t.slept), t.slept  # Retry-After, rounded up, never early
 
 
+def _backoffs(deadline: float | None) -> list[float]:
+    """The waits before the retries of a failure without Retry-After (a reset), under ``deadline``."""
+    t = FakeTime()
+
+    async def go() -> None:
+        async for attempt in retrying(4, deadline=deadline, sleep=t.sleep):
+            with attempt:
+                raise TransientGraphError("reset", retry_after=None)
+    with pytest.raises(TransientGraphError):
+        asyncio.run(go())
+    return t.slept
+
+
+def test_backoff_without_retry_after_doubles_from_a_quarter_second() -> None:
+    for _ in range(20):
+        first, second, third = _backoffs(None)
+        assert 0.25 <= first <= 0.75 and 0.5 <= second <= 1.0 and 1.0 <= third <= 1.5
+
+
+def test_backoff_under_a_short_deadline_starts_at_an_eighth_of_it() -> None:
+    """A presence tick with 0.8 s to go: the first retry comes after 0.1-0.3 s, not 0.25-0.75 s."""
+    for _ in range(20):
+        waits = _backoffs(0.8)
+        assert waits and 0.1 <= waits[0] <= 0.3, waits  # (the deadline itself: the test below, in real time)
+    assert min(_backoffs(10.0)) >= 0.25  # a long deadline keeps the usual backoff
+
+
 def test_retry_policy_gives_up_on_permanent_errors_at_once() -> None:
     t = FakeTime()
 
