@@ -16,6 +16,7 @@ import email.utils
 import logging
 import math
 import os
+import random
 import re
 import ssl
 import time
@@ -28,7 +29,6 @@ from typing import Any, Protocol
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_before_delay
-from tenacity.wait import wait_exponential_jitter
 
 from .errors import TransientGraphError
 
@@ -140,14 +140,17 @@ def is_transient(exc: BaseException) -> bool:
 
 
 BACKOFF = 0.25  # seconds before the first retry of a failure without Retry-After (plus up to twice that, jitter)
+FAST_FIRST = 0.05  # under a deadline, the first such retry goes within this many seconds
 
 
 class _WaitRetryAfter:
-    """Wait what the server asked for (Retry-After), else jittered exponential backoff from ``base`` seconds."""
+    """Wait what the server asked for (Retry-After), else jittered exponential backoff from ``base`` seconds;
+    with ``fast_first`` the first retry goes at once (up to FAST_FIRST of jitter) and the backoff starts after it."""
 
-    def __init__(self, cap: float = 60.0, base: float = BACKOFF) -> None:
+    def __init__(self, cap: float = 60.0, base: float = BACKOFF, fast_first: bool = False) -> None:
         self.cap = cap
-        self.fallback = wait_exponential_jitter(multiplier=base, max=8.0, jitter=2 * base)
+        self.base = base
+        self.fast_first = fast_first
 
     def __call__(self, rs: RetryCallState) -> float:
         exc = rs.outcome.exception() if rs.outcome else None
@@ -157,7 +160,10 @@ class _WaitRetryAfter:
         if ra is not None:
             # Round up to the millisecond so we never come back a hair too early.
             return min(self.cap, math.ceil(ra * 1000) / 1000 + 0.01)
-        return float(self.fallback(rs))
+        step = rs.attempt_number - (2 if self.fast_first else 1)
+        if step < 0:
+            return random.uniform(0.0, FAST_FIRST)
+        return min(8.0, self.base * 2 ** step + random.uniform(0.0, 2 * self.base))
 
 
 def retrying(attempts: int = 6, deadline: float | None = None,
@@ -167,15 +173,16 @@ def retrying(attempts: int = 6, deadline: float | None = None,
     instead of a retry that comes too late to be of use).
 
     A failure without Retry-After (a reset, a cut-off body, a bare 5xx) is retried after BACKOFF seconds plus
-    jitter, doubling each time; under a deadline the first wait is at most an eighth of it, so a presence tick
-    with under a second to go still gets its retries in while the answer is worth having."""
+    jitter, doubling each time. Under a deadline (a presence tick: the answer is only worth having before the
+    next tick) the first such retry goes at once, with up to FAST_FIRST of jitter, and the backoff then starts
+    from an eighth of the deadline (at most BACKOFF): one reset right after a Retry-After pause then costs
+    milliseconds, not a quarter of a second or more."""
     stop: Any = stop_after_attempt(attempts)
-    base = BACKOFF
+    wait = _WaitRetryAfter()
     if deadline is not None:
         stop = stop | stop_before_delay(deadline)
-        base = min(BACKOFF, deadline / 8)
-    return AsyncRetrying(retry=retry_if_exception(is_transient), wait=_WaitRetryAfter(base=base), stop=stop,
-                         reraise=True, sleep=sleep)
+        wait = _WaitRetryAfter(base=min(BACKOFF, deadline / 8), fast_first=True)
+    return AsyncRetrying(retry=retry_if_exception(is_transient), wait=wait, stop=stop, reraise=True, sleep=sleep)
 
 
 class Pacer(Protocol):

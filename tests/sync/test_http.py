@@ -106,12 +106,13 @@ def test_backoff_without_retry_after_doubles_from_a_quarter_second() -> None:
         assert 0.25 <= first <= 0.75 and 0.5 <= second <= 1.0 and 1.0 <= third <= 1.5
 
 
-def test_backoff_under_a_short_deadline_starts_at_an_eighth_of_it() -> None:
-    """A presence tick with 0.8 s to go: the first retry comes after 0.1-0.3 s, not 0.25-0.75 s."""
+def test_backoff_under_a_short_deadline_retries_at_once_then_from_an_eighth_of_it() -> None:
+    """A presence tick with 0.8 s to go: the first retry within 50 ms, the next after 0.1-0.3 s (not 0.25-0.75 s)."""
     for _ in range(20):
-        waits = _backoffs(0.8)
-        assert waits and 0.1 <= waits[0] <= 0.3, waits  # (the deadline itself: the test below, in real time)
-    assert min(_backoffs(10.0)) >= 0.25  # a long deadline keeps the usual backoff
+        waits = _backoffs(0.8)  # (the deadline itself: the test below, in real time)
+        assert len(waits) >= 2 and 0 <= waits[0] <= 0.05 and 0.1 <= waits[1] <= 0.3, waits
+    long = _backoffs(10.0)  # a long deadline: at once, then the usual backoff
+    assert long[0] <= 0.05 and 0.25 <= long[1] <= 0.75, long
 
 
 def test_retry_policy_gives_up_on_permanent_errors_at_once() -> None:
