@@ -43,6 +43,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_PATHS = ("/v1.0", "/sites")
+BUSY_RETRY_AFTER = 1  # seconds: the Retry-After of an injected 503
 _5XX = {
     500: ("generalException", "General exception while processing."),
     502: ("BadGateway", "The server, while acting as a gateway or proxy, received an invalid response."),
@@ -286,9 +287,9 @@ class FaultMiddleware:
             status = cfg._rng.choice(sorted(_5XX))
             stats.faults_injected[f"error_{status}"] += 1
             if status == 503 and _bucket(path) == "presence" and (info := self._caller(scope)) is not None:
-                self.state.presence_reads.pause(info.tenant_id, 1.0)  # its Retry-After: no read for a second
+                self.state.presence_reads.pause(info.tenant_id, BUSY_RETRY_AFTER)  # no read until it ends
             await _send_json(send, status, _error_body(path, status, *_5XX[status], _accept(scope)),
-                             {"Retry-After": "1"} if status == 503 else {})
+                             {"Retry-After": str(BUSY_RETRY_AFTER)} if status == 503 else {})
             return
         if malformed:
             stats.faults_injected["malformed"] += 1

@@ -5,9 +5,9 @@ A job that promises "every agent's presence is at most N seconds old" is judged 
 consecutive reads of an id in a 1 ms histogram up to 120 s (plus the largest gap), so tens of
 thousands of ids per second for minutes cost a dict update and a list increment each, never a
 growing list. Also the busiest rolling 30 s of presence calls (Graph's 1,500 per 30 s budget), and the
-windows in which the Retry-After of an injected presence 429 or 503 forbade reads (wall-clock epoch seconds, so a soak can
-tell a state no well-behaved client could have read from one the job missed; a 429 for using up the budget is
-the caller's own doing and is not logged here).
+windows in which the Retry-After of an injected presence 429 or 503 forbade reads (wall-clock epoch seconds,
+so a soak can tell a state no well-behaved client could have read from one the job missed; a 429 for using up
+the budget is the caller's own doing and is not logged here).
 """
 
 from __future__ import annotations
