@@ -14,6 +14,7 @@
     ├── GraphError                  Microsoft Graph / SharePoint said no
     │   ├── TransientGraphError     429, 5xx, timeouts, resets (retried)             exit 1
     │   └── PermanentGraphError     4xx that a retry will not fix                    exit 1
+    │       └── NoFallbackError     every request shape of a ladder was refused      exit 1
     ├── RosterError                 the Agent list cannot be read or parsed          exit 1
     └── StoreError                  the SQLite store or the state directory failed   exit 1
 
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigProblem",
     "GraphError",
     "NeedsHumanError",
+    "NoFallbackError",
     "PermanentGraphError",
     "RosterError",
     "SecretError",
@@ -209,6 +211,11 @@ class PermanentGraphError(GraphError):
         self.status = status
         self.code = code
         super().__init__(message, account_id=account_id, hint=hint, request_id=request_id)
+
+
+class NoFallbackError(PermanentGraphError):
+    """The tenant refused every shape of an optimised request down to the one that always works: nothing is
+    left to try until the tenant or the configuration changes (the hint says what to change)."""
 
 
 # --- local data --------------------------------------------------------------------------------------------------

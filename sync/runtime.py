@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,10 @@ import httpx
 
 from .auth import AccountAuth, AuthSettings
 from .config import AccountConfig, WriteBackColumns
-from .errors import NeedsHumanError, RosterError
+from .errors import GraphError, NeedsHumanError, PermanentGraphError, RosterError, TransientGraphError
 from .graph.client import GraphClient
 from .graph.lists import GraphListRoster
+from .graph.shapes import ShapeBook, is_refusal
 from .http import RequestBudget, TrustConfig, new_async_client
 from .loops import AccountLoops, Cadence, RosterSource
 from .loops.reports import ReportsLoop
@@ -25,7 +26,8 @@ from .models import AgentRow, WriteResult
 from .quota import ResourceUnitBudget, RetryAfterGate
 from .store import Store
 
-__all__ = ["AccountRuntime", "CsvRoster", "RuntimeOptions", "require_roster_column", "roster_csv_columns"]
+__all__ = ["AccountRuntime", "CsvRoster", "ListLadder", "RuntimeOptions", "require_roster_column",
+           "roster_csv_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,54 @@ class CsvRoster:
         return WriteResult()
 
 
+class ListLadder:
+    """The Agent list of an app-only account: Graph's list route, or SharePoint REST once the tenant refuses the
+    list route (SharePoint Online takes app-only tokens there only from certificate credentials: when it refuses
+    this one too, NoFallbackError says what to change)."""
+
+    def __init__(self, primary: GraphListRoster, fallback: Callable[[], RosterSource], shapes: ShapeBook) -> None:
+        self.primary = primary
+        self._make = fallback
+        self._fallback: RosterSource | None = None
+        self.shapes = shapes
+
+    def _source(self) -> Any:
+        if self.shapes.current("list") == "list-route":
+            return self.primary
+        if self._fallback is None:
+            self._fallback = self._make()
+        return self._fallback
+
+    async def _call(self, name: str, *args: Any) -> Any:
+        source = self._source()
+        try:
+            return await getattr(source, name)(*args)
+        except GraphError as exc:
+            if source is self.primary and is_refusal(exc):
+                self.shapes.refuse("list", "list-route", exc)
+                return await self._call(name, *args)
+            token_refused = isinstance(exc, TransientGraphError) and exc.status == 401
+            if source is not self.primary and (token_refused or is_refusal(exc) or (
+                    isinstance(exc, PermanentGraphError) and exc.status == 403)):
+                self.shapes.refuse("list", "sharepoint-rest", exc)
+            raise
+
+    async def read(self) -> list[AgentRow]:
+        return list(await self._call("read"))
+
+    async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult:
+        result: WriteResult = await self._call("write", updates)
+        return result
+
+    async def upload(self, library: str, folder: str, name: str, data: bytes, content_type: str) -> None:
+        await self._call("upload", library, folder, name, data, content_type)
+
+    def close(self) -> None:
+        close = getattr(self._fallback, "close", None)
+        if close is not None:
+            close()
+
+
 class AccountRuntime:
     """Everything one account needs across cycles; built once per process."""
 
@@ -122,6 +172,7 @@ class AccountRuntime:
         self._gates = gates if gates is not None else {}  # directory reads: Retry-After per app and tenant
         self._loops: AccountLoops | None = None
         self._clients: list[httpx.AsyncClient] = []
+        self.shapes = ShapeBook(account.id, store)  # the request shapes this tenant accepts (graph/shapes.py)
 
     @property
     def ready(self) -> bool:
@@ -158,12 +209,19 @@ class AccountRuntime:
             # SharePoint REST refuses app-only tokens minted from a secret: use Graph's list route. Its reads wait
             # out a Retry-After any SharePoint request of this app and tenant got, and a 429 they get holds writes.
             graph.budgets["sites"] = ru.gate
-            return GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column, ru=ru)
-        from .sharepoint import SharePointRoster  # office365 costs ~30 MB: only delegated accounts load it
+            route = GraphListRoster(graph, acc.site_url, acc.list_title, acc.upn_column, ru=ru)
+            return ListLadder(route, lambda: self._rest_roster(ru), self.shapes)
+        return self._rest_roster(ru)
 
+    def _rest_roster(self, ru: ResourceUnitBudget) -> RosterSource:
+        # office365 costs ~30 MB: only accounts that use REST load it
+        from .sharepoint import SharePointRoster
+
+        acc = self.account
+        assert acc.site_url is not None
         return SharePointRoster(acc.site_url, acc.list_title, acc.upn_column,
                                 self.auth.sync_token_response(self.auth.site_scopes(acc.site_url)),
-                                str(self.opts.trust.bundle_file(self.opts.state_dir)), ru=ru)
+                                str(self.opts.trust.bundle_file(self.opts.state_dir)), ru=ru, shapes=self.shapes)
 
     def _graph(self, presence: bool) -> GraphClient:
         """A Graph client of its own for the presence loop (its counters are the cycle's), one for the others."""
@@ -180,7 +238,7 @@ class AccountRuntime:
         directory = self._gates.setdefault(key, RetryAfterGate())  # users, delta, lookups, domains
         return GraphClient(account_id=acc.id, graph_url=acc.graph_url,
                            token=self.auth.token_source(self.auth.graph_scopes()), http=http,
-                           budgets={"presence": budget, "directory": directory}, lanes=lanes)
+                           budgets={"presence": budget, "directory": directory}, lanes=lanes, shapes=self.shapes)
 
     def loops(self) -> AccountLoops:
         if self._loops is None:

@@ -28,6 +28,7 @@ from office365.sharepoint.lists.list import List
 
 from .errors import GraphError, PermanentGraphError, TransientGraphError
 from .graph.lists import parse_item_id
+from .graph.shapes import ShapeBook, is_refusal
 from .http import TRANSIENT_STATUS, note_response, parse_retry_after, retrying
 from .models import AgentRow, WriteResult
 from .quota import RU_ITEM_UPDATE, ResourceUnitBudget, RetryAfterGate
@@ -121,6 +122,7 @@ class SharePointRoster:
     attempts: int = 5
     requests_made: int = 0  # every HTTP request sent, counted by the session's response hook
     ru: ResourceUnitBudget | None = None  # SharePoint's RU quota (REST costs at least Graph's 2 RU per update)
+    shapes: ShapeBook | None = None  # the account's request shapes (rest-batch); one of its own if None
 
     def __post_init__(self) -> None:
         # One session for every operation: connections are reused across cycles, and its response hook counts
@@ -130,6 +132,8 @@ class SharePointRoster:
         self._session = _RetryAfterSession(self._gate)
         self._session.trust_env = False
         self._session.hooks["response"].append(self._count)
+        if self.shapes is None:
+            self.shapes = ShapeBook("")
 
     def close(self) -> None:
         self._session.close()
@@ -226,6 +230,34 @@ class SharePointRoster:
         out.done.extend(i for i, _ in chunk if i not in out.failed and i not in out.throttled)
         return out
 
+    def _send_single(self, ctx: ClientContext, lst: List, type_name: str,
+                     chunk: list[tuple[int, Mapping[str, str]]]) -> WriteResult:
+        """The same MERGE updates one request each (a site that refuses ``$batch``), each sent once; after a
+        throttled one the rest of the chunk is not sent and comes back throttled too."""
+        out = WriteResult()
+        for n, (item_id, values) in enumerate(chunk):
+            item: ListItem = lst.get_item_by_id(item_id)
+            item._entity_type_name = type_name
+            for k, v in values.items():
+                item.set_property(k, v)
+            try:
+                item.update()
+                ctx.execute_query()
+            except Exception as exc:
+                why = _translate(exc, f"update of item {item_id}")
+                if why is exc:
+                    raise
+                if isinstance(why, TransientGraphError):
+                    for rest_id, _ in chunk[n:]:
+                        out.throttle(rest_id, why.retry_after)
+                    if why.retry_after:
+                        self._gate.pause(why.retry_after)
+                    break
+                out.failed[item_id] = f"not written: {why}"
+                continue
+            out.done.append(item_id)
+        return out
+
     async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult:
         """MERGE each item, at most 100 per ``$batch``, each batch sent once (no retry here): accepted items in
         ``done``, throttled parts or batches in ``throttled`` with their Retry-After, refused parts in
@@ -247,12 +279,22 @@ class SharePointRoster:
                 await self.ru.acquire(RU_ITEM_UPDATE * len(chunk))
             else:
                 await self._unpaused()
+            assert self.shapes is not None
+            send = self._send_batch if self.shapes.current("rest-batch") == "rest-batch" else self._send_single
             try:
-                part = await asyncio.to_thread(self._send_batch, ctx, lst, type_name, chunk)
+                part = await asyncio.to_thread(send, ctx, lst, type_name, chunk)
             except Exception as exc:
                 stop = self._envelope_failure(exc, "write-back batch")
-                _not_sent(result, items[n:], stop)
-                return result
+                if send is self._send_batch and is_refusal(stop):  # no $batch here: item by item from now on
+                    self.shapes.refuse("rest-batch", "rest-batch", stop)
+                    try:
+                        part = await asyncio.to_thread(self._send_single, ctx, lst, type_name, chunk)
+                    except Exception as again:
+                        _not_sent(result, items[n:], self._envelope_failure(again, "write-back"))
+                        return result
+                else:
+                    _not_sent(result, items[n:], stop)
+                    return result
             result.merge(part)
             if part.throttled:
                 if part.retry_after:

@@ -13,6 +13,7 @@ import orjson
 
 from ..errors import PermanentGraphError, TransientGraphError
 from ..http import Pacer, note_response, parse_retry_after, retrying, sanitize_url
+from .shapes import ShapeBook
 
 __all__ = ["Counters", "GraphClient", "TokenSource"]
 
@@ -55,6 +56,11 @@ class GraphClient:
     # More clients for many calls at once: httpcore's pool scans all of its connections for every request it
     # places, so 46 calls in flight on one pool of 46 connections cost far more CPU than on 6 pools of 8.
     lanes: tuple[httpx.AsyncClient, ...] = ()
+    shapes: ShapeBook = None  # type: ignore[assignment]  # the account's request shapes; one of its own if None
+
+    def __post_init__(self) -> None:
+        if self.shapes is None:
+            self.shapes = ShapeBook(self.account_id)
 
     @property
     def root(self) -> str:

@@ -20,6 +20,7 @@ from ..http import TRANSIENT_STATUS, parse_retry_after, retrying
 from ..models import AgentRow, WriteResult
 from ..quota import RU_ITEM_UPDATE, ResourceUnitBudget
 from .client import GraphClient
+from .shapes import is_refusal
 
 __all__ = ["BATCH_MAX", "GraphListRoster", "sort_replies"]
 
@@ -131,6 +132,8 @@ class GraphListRoster:
                  "headers": {"Content-Type": "application/json"}, "body": dict(values)}
                 for item_id, values in chunk]
         ids = [item_id for item_id, _ in chunk]
+        if self.client.shapes.current("batch") != "batch":
+            return await self._send_single(reqs, ids)
         try:
             replies = await self.client.batch_once(reqs, bucket="sites")
         except TransientGraphError as exc:  # the envelope: nothing of this batch is known to have landed
@@ -141,7 +144,29 @@ class GraphListRoster:
                 out.throttle(item_id, exc.retry_after)
             return out
         except PermanentGraphError as exc:
+            if is_refusal(exc):  # the tenant refuses $batch: these go one by one, now and from now on
+                self.client.shapes.refuse("batch", "batch", exc)
+                return await self._send_single(reqs, ids)
             return WriteResult(failed={item_id: f"not written: {exc}" for item_id in ids})
+        out = sort_replies(ids, replies)
+        if self.ru is not None and out.retry_after:
+            self.ru.pause(out.retry_after)
+        return out
+
+    async def _send_single(self, reqs: list[dict[str, Any]], ids: list[int]) -> WriteResult:
+        """The same PATCHes one request each (the RUs are already spent), each sent once: answered as a
+        ``$batch`` item would be, so the caller sorts them the same way."""
+        async def one(req: dict[str, Any]) -> dict[str, Any]:
+            try:
+                await self.client.send("PATCH", str(req["url"]), body=req["body"], bucket="sites")
+                return {"id": req["id"], "status": 200}
+            except TransientGraphError as exc:
+                ra = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+                return {"id": req["id"], "status": exc.status or 503, "headers": ra}
+            except PermanentGraphError as exc:
+                return {"id": req["id"], "status": exc.status,
+                        "body": {"error": {"code": exc.code or "", "message": exc.message}}}
+        replies = {str(r["id"]): r for r in await asyncio.gather(*(one(q) for q in reqs))}
         out = sort_replies(ids, replies)
         if self.ru is not None and out.retry_after:
             self.ru.pause(out.retry_after)

@@ -18,21 +18,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
 from ..errors import GraphError, PermanentGraphError, RosterError
 from ..graph.client import GraphClient
 from ..graph.directory import (
-    UPN_PARTITIONS,
     DeltaResult,
     follow_delta,
+    full_delta_round,
     lookup_users,
     open_delta_cursor,
+    partitions_for,
     read_all_users,
     same_endpoint,
 )
+from ..http import Pacer, RequestBudget
 from ..memory import release_memory
 from ..models import AgentRow, DirectoryUser, ValidationRow, WriteResult
 from ..outputs.folder import Outputs
@@ -43,6 +45,9 @@ from .state import AccountState, Targets
 __all__ = ["DirectoryProgress", "LogProgress", "RosterLoop", "RosterSource"]
 
 log = logging.getLogger(__name__)
+
+LOOKUP_RATE = 1000  # users looked up per 10 s during a cold start: well under the directory's own limits
+FAST_READS = ("startswith", "ranges", "advanced")  # directory read shapes that finish in seconds
 
 
 class RosterSource(Protocol):
@@ -102,7 +107,7 @@ class RosterLoop:
     def __init__(self, state: AccountState, graph: GraphClient, roster: RosterSource, store: Store,
                  outputs: Outputs | None, *, interval: float, lookup_limit: int = 400,
                  progress: DirectoryProgress | None = None, partial_every: float = 1.0,
-                 snapshot_grace: float = 10.0) -> None:
+                 snapshot_grace: float = 10.0, lookup_after: float = 3.0, lookup_pace: Pacer | None = None) -> None:
         self.state = state
         self.graph = graph
         self.roster = roster
@@ -113,12 +118,18 @@ class RosterLoop:
         self.progress = progress or LogProgress()
         self.partial_every = partial_every
         self.snapshot_grace = snapshot_grace  # seconds a cold start's directory save waits for presence
+        # A cold start whose directory read is not done this long after the Agent list arrived (at once when the
+        # read fell back to a slow shape) looks its agents up one by one, at the pace of ``lookup_pace``.
+        self.lookup_after = lookup_after
+        self.lookup_pace = lookup_pace or RequestBudget(LOOKUP_RATE, 10.0)
         self.rows: list[AgentRow] = []
         self.index: DirectoryIndex | None = None
         self._index_version = -1
         self._validator: Validator | None = None
         self._validator_key = (-1, -1)
         self._looked_up: set[str] = set()
+        self._cold_index: DirectoryIndex | None = None  # a failed cold start's partial directory
+        self._cold_lookups: asyncio.Future[None] | None = None  # its exact lookups, still running
         self._version = 0
 
     @property
@@ -191,6 +202,9 @@ class RosterLoop:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.state.complete_snapshot.wait(), timeout=self.snapshot_grace)
         await asyncio.to_thread(self._save_validation, validation)
+        if not isinstance(cursor, str):  # $deltatoken=latest was refused: the full delta round beside the read
+            round_ = await cursor
+            users, cursor = round_.upserts, round_.delta_link  # as complete as the read, and its own cursor
         await asyncio.to_thread(self._save_directory, users, cursor)
         del users
         await asyncio.to_thread(release_memory)  # the read's pages and rows are garbage now
@@ -199,6 +213,8 @@ class RosterLoop:
         caught_up = await self._follow(cursor)  # what changed while we read
         if caught_up is not None:
             await self._absorb(caught_up)
+        else:
+            await self._load_index()
         return await self.revalidate(lookups=True)
 
     async def _absorb(self, delta: DeltaResult) -> None:
@@ -276,39 +292,108 @@ class RosterLoop:
         return bool(delta.upserts or delta.removed)
 
     async def _cold_start(self, rows: list[AgentRow] | None
-                          ) -> tuple[list[DirectoryUser], str, list[AgentRow]]:
-        """The whole directory from scratch, beside the Agent list; agents are published as they resolve."""
+                          ) -> tuple[list[DirectoryUser], str | asyncio.Future[DeltaResult], list[AgentRow]]:
+        """The whole directory from scratch, beside the Agent list; agents are published as they resolve, from
+        the read's pages and, when the read is slow, from exact lookups. Returns the users, the cursor (or the
+        full delta round that will give it) and the Agent list."""
         t0 = time.monotonic()
         acc = self.account_id
         roster_task = asyncio.ensure_future(self._read_roster()) if rows is None else None
-        cursor = await open_delta_cursor(self.graph)  # before the read, so nothing that changes meanwhile is lost
-        index = DirectoryIndex()
-        self.index, self._validator = index, None
+        # After a failed read, the users its lookups found (and the lookups still running) carry on.
+        index = self._cold_index or DirectoryIndex()
+        self.index, self._validator, self._cold_index = index, None, index
         memo: dict[str | None, str | Verdict] = {}
         seen = {"users": 0, "partitions": 0}
         published = [t0]  # a directory read in under ``partial_every`` seconds is published whole
+        read_done = asyncio.Event()
 
-        def on_page(users: list[DirectoryUser], last: bool) -> None:
-            index.add(users)
-            seen["users"] += len(users)
-            seen["partitions"] += last
-            self.progress.advance(acc, seen["users"], seen["partitions"])
-            ready = rows
-            if ready is None and roster_task is not None and roster_task.done() and not roster_task.exception():
-                ready = roster_task.result()
-            if ready is not None and time.monotonic() - published[0] >= self.partial_every:
+        def ready_rows() -> list[AgentRow] | None:
+            if rows is not None:
+                return rows
+            if roster_task is not None and roster_task.done() and not roster_task.exception():
+                return roster_task.result()
+            return None
+
+        def publish(force: bool = False) -> None:
+            ready = ready_rows()
+            if ready is not None and (force or time.monotonic() - published[0] >= self.partial_every):
                 published[0] = time.monotonic()
                 self._publish_partial(ready, index, memo)
 
-        self.progress.start(acc, UPN_PARTITIONS)
-        users = await read_all_users(self.graph, on_page=on_page)
-        if roster_task is not None:
-            rows = await roster_task
-        assert rows is not None
+        def on_page(users: list[DirectoryUser], last: bool) -> None:
+            index.add([u for u in users if u.id not in index.by_id])
+            seen["users"] += len(users)
+            seen["partitions"] += last
+            self.progress.advance(acc, seen["users"], seen["partitions"])
+            publish()
+
+        lookups = self._cold_lookups
+        if lookups is None or lookups.done():
+            lookups = asyncio.ensure_future(self._early_lookups(roster_task, rows, index, read_done, publish))
+            self._cold_lookups = lookups
+        cursor: str | asyncio.Future[DeltaResult] | None = None
+        try:
+            # Before the read, so nothing that changes meanwhile is lost.
+            cursor = await open_delta_cursor(self.graph)
+            if cursor is None:
+                cursor = asyncio.ensure_future(full_delta_round(self.graph))
+            self.progress.start(acc, partitions_for(self.graph.shapes.current("directory")))
+            users, link = await read_all_users(self.graph, on_page=on_page)
+            if link is not None:  # the read was a delta round: it is its own cursor
+                if isinstance(cursor, asyncio.Future):
+                    cursor.cancel()
+                cursor = link
+            if roster_task is not None:
+                rows = await roster_task
+        except BaseException:
+            if isinstance(cursor, asyncio.Future):
+                cursor.cancel()
+            if roster_task is not None and not roster_task.done():
+                with contextlib.suppress(Exception):
+                    await roster_task  # the lookups resolve the Agent list while the read is retried
+            publish(True)
+            raise
+        read_done.set()
+        lookups.cancel()
+        self._cold_index = self._cold_lookups = None
+        assert rows is not None and cursor is not None
         self.progress.finish(acc, len(users), time.monotonic() - t0)
         self._index_version = -2  # in memory only until _save_directory; the validator is keyed on it
         await asyncio.to_thread(release_memory)  # the pages' JSON is garbage now: room for the first full tick
         return users, cursor, rows
+
+    async def _early_lookups(self, roster_task: asyncio.Future[list[AgentRow]] | None, rows: list[AgentRow] | None,
+                             index: DirectoryIndex, read_done: asyncio.Event,
+                             publish: Callable[[bool], None]) -> None:
+        """Presence first: while the directory read is slow, falling back or failing, look the Agent list's UPNs
+        up by exact ``/users/{upn}`` (in ``$batch`` when the tenant allows it), paced, and publish who resolves."""
+        if rows is None:
+            assert roster_task is not None
+            try:
+                rows = await asyncio.shield(roster_task)
+            except Exception:  # noqa: BLE001 - the step reports the roster's failure itself
+                return
+        fast = self.graph.shapes.current("directory") in FAST_READS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(read_done.wait(), timeout=self.lookup_after if fast else 0.0)
+        wanted = [u for u in dict.fromkeys(normalize(r.raw_upn)[0] for r in rows) if u]
+        done = 0
+        for i in range(0, len(wanted), 200):
+            if read_done.is_set() and self.state.targets_ready.is_set():
+                return
+            chunk = [u for u in wanted[i:i + 200] if u not in index.by_upn]
+            try:
+                found = await lookup_users(self.graph, chunk, pace=self.lookup_pace, concurrency=2)
+            except GraphError as exc:
+                log.warning("account %s: looking agents up while the directory is read failed: %s",
+                            self.account_id, exc)
+                return
+            users = [u for u in found.values() if u is not None and u.id not in index.by_id]
+            index.add(users)
+            done += len(users)
+            publish(True)
+        log.info("account %s: %d agent(s) resolved by exact lookups while the directory was read", self.account_id,
+                 done)
 
     def _save_directory(self, users: list[DirectoryUser], cursor: str) -> None:
         self.store.reset_directory(self.account_id)

@@ -9,6 +9,8 @@
                     writeback_pending,            writeback_pending, writeback_queue, mark_written,
                     validation_runs               reset_writeback; a validation_runs row (finding counts)
                                                   whenever the verdicts change
+    └── shapes      refused_shapes                load_refusals, save_refusal, forget_refusals: request shapes
+                                                  the tenant refused (graph/shapes.py)
 
 One Store (one connection) per process; a lock makes its use from the loops' worker threads serial. Whatever
 a cycle compares against is held in memory after its first load, so the store reads SQLite once per
@@ -27,11 +29,12 @@ from sync.store._db import SCHEMA_VERSION, StoreError, connect
 from sync.store.directory import DirectoryTables
 from sync.store.items import ItemTables
 from sync.store.presence import PresenceTables, StateKey
+from sync.store.shapes import Refusal, ShapeTables
 
-__all__ = ["SCHEMA_VERSION", "StateKey", "Store", "StoreError"]
+__all__ = ["SCHEMA_VERSION", "Refusal", "StateKey", "Store", "StoreError"]
 
 
-class Store(DirectoryTables, PresenceTables, ItemTables):
+class Store(DirectoryTables, PresenceTables, ItemTables, ShapeTables):
     """The state directory's `presence-sync.sqlite` (or any path): opened, created 0600 and migrated."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:

@@ -81,6 +81,13 @@ MIGRATIONS: tuple[str, ...] = (
         fixed INTEGER NOT NULL, invalid INTEGER NOT NULL, codes TEXT NOT NULL);
     CREATE INDEX validation_runs_account_time ON validation_runs (account_id, at);
     """,
+    # 4 -> 5: request shapes a tenant refused (graph/shapes.py), so a restart does not probe them again that day.
+    """
+    CREATE TABLE refused_shapes (
+        account_id TEXT NOT NULL, ladder TEXT NOT NULL, shape TEXT NOT NULL, refused_at TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (account_id, ladder, shape)) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
