@@ -31,6 +31,8 @@ class Limits:
     filter_max_values: int = 15
     page_default: int = 100
     page_max: int = 999
+    users_page_cap: int = 0  # /users pages hold at most this many users whatever $top asks (0: no cap); Graph
+    # may answer fewer items than $top, and a small cap makes a small tenant's directory read take many pages
     delta_page_max: int = 200  # users/delta: default and largest page (Prefer: odata.maxpagesize)
     token_lifetime: float = 3599.0
     device_code_interval: int = 0  # seconds MSAL waits between polls

@@ -183,7 +183,7 @@ class ShapeBook:
                             lad.title(self.current(ladder)), until)
         if self.exhausted(ladder):
             raise NoFallbackError(
-                f"account {self.account_id}: the tenant refused every shape of {lad.what} "
+                f"the tenant refused every shape of {lad.what} "
                 f"({'; '.join(f'{lad.title(s)}: {r.reason}' for s, r in refusals.items())})",
                 status=getattr(exc, "status", 0) or 0, code=getattr(exc, "code", None),
                 hint=_sentence(lad.fix.format(account=self.account_id)))

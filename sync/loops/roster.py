@@ -5,11 +5,12 @@ directory changes since the last deltaLink; validates every cell; looks up UPNs 
 saves the verdicts and publishes a new Targets snapshot. Heavy work (SQLite, index builds, validation) runs in
 worker threads, so the presence loop on the event loop keeps its schedule.
 
-Cold start (no deltaLink yet): a delta cursor is opened first (``$deltatoken=latest``), then the Agent list
-and the whole directory are read at once, the directory in parallel UPN-range partitions. While pages
-arrive, agents whose UPN is already known are published (``Targets.complete`` False), so presence starts
-within seconds; the full verdicts follow when the read is done, and the cursor catches what changed meanwhile.
-A restart with a cache publishes the stored verdicts at once and refreshes them in the background.
+Cold start (no deltaLink yet): a delta cursor is opened first, then the Agent list and the whole directory are
+read at once, by the fastest shape the tenant accepts (``graph/directory.py``). While pages arrive, agents whose
+UPN is known are published (``Targets.complete`` False); when the read is slow, falls back or fails, exact
+lookups resolve the agents (``lookups.py``), so presence starts within seconds whatever the directory does. The
+full verdicts follow when the read is done, and the cursor catches what changed meanwhile. A restart with a
+cache publishes the stored verdicts at once and refreshes them in the background.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -40,6 +41,8 @@ from ..models import AgentRow, DirectoryUser, ValidationRow, WriteResult
 from ..outputs.folder import Outputs
 from ..store import Store
 from ..validation import DirectoryIndex, Validator, Verdict, normalize, resolved_so_far
+from .lookups import agent_list, early_lookups
+from .progress import DirectoryProgress, LogProgress
 from .state import AccountState, Targets
 
 __all__ = ["DirectoryProgress", "LogProgress", "RosterLoop", "RosterSource"]
@@ -53,54 +56,6 @@ FAST_READS = ("startswith", "ranges", "advanced")  # directory read shapes that 
 class RosterSource(Protocol):
     async def read(self) -> list[AgentRow]: ...
     async def write(self, updates: Mapping[int, Mapping[str, str]]) -> WriteResult: ...
-
-
-class DirectoryProgress(Protocol):
-    """Where long work reports how far it has come (a bar on a terminal, else log lines): a cold start's directory
-    read (start, advance, finish) and a large write-back round such as the first fill (fill, fill_done)."""
-
-    def start(self, account_id: str, partitions: int) -> None: ...
-    def advance(self, account_id: str, users: int, partitions_done: int) -> None: ...
-    def finish(self, account_id: str, users: int, seconds: float) -> None: ...
-    def fill(self, account_id: str, written: int, total: int) -> None: ...
-    def fill_done(self, account_id: str, written: int, total: int, seconds: float) -> None: ...
-
-
-class LogProgress:
-    """Progress as INFO lines, at most one every ``every`` seconds per account."""
-
-    def __init__(self, every: float = 2.0) -> None:
-        self.every = every
-        self._last: dict[str, float] = {}
-        self._total: dict[str, int] = {}
-
-    def start(self, account_id: str, partitions: int) -> None:
-        self._total[account_id] = partitions
-        self._last[account_id] = time.monotonic()
-        log.info("account %s: reading the directory (no cache yet)", account_id)
-
-    def advance(self, account_id: str, users: int, partitions_done: int) -> None:
-        now = time.monotonic()
-        if now - self._last.get(account_id, 0.0) >= self.every:
-            self._last[account_id] = now
-            log.info("account %s: directory %d users read, %d/%d partitions done", account_id, users,
-                     partitions_done, self._total.get(account_id, 0))
-
-    def finish(self, account_id: str, users: int, seconds: float) -> None:
-        log.info("account %s: directory read: %d users in %.1f s", account_id, users, seconds)
-
-    def fill(self, account_id: str, written: int, total: int) -> None:
-        now = time.monotonic()
-        key = "fill:" + account_id
-        if key not in self._last:
-            self._last[key] = now
-        elif now - self._last[key] >= self.every:
-            self._last[key] = now
-            log.info("account %s: write-back: %d of %d items written (%.0f%%)", account_id, written, total,
-                     100.0 * written / max(1, total))
-
-    def fill_done(self, account_id: str, written: int, total: int, seconds: float) -> None:
-        self._last.pop("fill:" + account_id, None)  # the round's own line says how it ended
 
 
 class RosterLoop:
@@ -329,7 +284,9 @@ class RosterLoop:
 
         lookups = self._cold_lookups
         if lookups is None or lookups.done():
-            lookups = asyncio.ensure_future(self._early_lookups(roster_task, rows, index, read_done, publish))
+            lookups = asyncio.ensure_future(early_lookups(
+                self.graph, agent_list(roster_task, rows), index, read_done, publish, pace=self.lookup_pace,
+                wait=self.lookup_after if self.graph.shapes.current("directory") in FAST_READS else 0.0))
             self._cold_lookups = lookups
         cursor: str | asyncio.Future[DeltaResult] | None = None
         try:
@@ -345,7 +302,13 @@ class RosterLoop:
                 cursor = link
             if roster_task is not None:
                 rows = await roster_task
-        except BaseException:
+        except asyncio.CancelledError:  # the job stops: nothing of this read carries on
+            for task in (cursor, roster_task, lookups):
+                if isinstance(task, asyncio.Future):
+                    task.cancel()
+            self._cold_index = self._cold_lookups = None
+            raise
+        except Exception:
             if isinstance(cursor, asyncio.Future):
                 cursor.cancel()
             if roster_task is not None and not roster_task.done():
@@ -361,39 +324,6 @@ class RosterLoop:
         self._index_version = -2  # in memory only until _save_directory; the validator is keyed on it
         await asyncio.to_thread(release_memory)  # the pages' JSON is garbage now: room for the first full tick
         return users, cursor, rows
-
-    async def _early_lookups(self, roster_task: asyncio.Future[list[AgentRow]] | None, rows: list[AgentRow] | None,
-                             index: DirectoryIndex, read_done: asyncio.Event,
-                             publish: Callable[[bool], None]) -> None:
-        """Presence first: while the directory read is slow, falling back or failing, look the Agent list's UPNs
-        up by exact ``/users/{upn}`` (in ``$batch`` when the tenant allows it), paced, and publish who resolves."""
-        if rows is None:
-            assert roster_task is not None
-            try:
-                rows = await asyncio.shield(roster_task)
-            except Exception:  # noqa: BLE001 - the step reports the roster's failure itself
-                return
-        fast = self.graph.shapes.current("directory") in FAST_READS
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(read_done.wait(), timeout=self.lookup_after if fast else 0.0)
-        wanted = [u for u in dict.fromkeys(normalize(r.raw_upn)[0] for r in rows) if u]
-        done = 0
-        for i in range(0, len(wanted), 200):
-            if read_done.is_set() and self.state.targets_ready.is_set():
-                return
-            chunk = [u for u in wanted[i:i + 200] if u not in index.by_upn]
-            try:
-                found = await lookup_users(self.graph, chunk, pace=self.lookup_pace, concurrency=2)
-            except GraphError as exc:
-                log.warning("account %s: looking agents up while the directory is read failed: %s",
-                            self.account_id, exc)
-                return
-            users = [u for u in found.values() if u is not None and u.id not in index.by_id]
-            index.add(users)
-            done += len(users)
-            publish(True)
-        log.info("account %s: %d agent(s) resolved by exact lookups while the directory was read", self.account_id,
-                 done)
 
     def _save_directory(self, users: list[DirectoryUser], cursor: str) -> None:
         self.store.reset_directory(self.account_id)

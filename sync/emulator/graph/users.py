@@ -89,6 +89,13 @@ def project(user: User, select: list[str] | None) -> dict[str, Any]:
 
 
 def page_size(req: GraphRequest) -> int:
+    """The page's size: ``$top`` (1..page_max, else 400) or Prefer's maxpagesize, under ``users_page_cap``."""
+    size = _asked_page_size(req)
+    cap = req.state.limits.users_page_cap
+    return min(size, cap) if cap > 0 else size
+
+
+def _asked_page_size(req: GraphRequest) -> int:
     limits = req.state.limits
     raw = req.q("top")
     if raw is None:
