@@ -280,12 +280,13 @@ class SharePointRoster:
             else:
                 await self._unpaused()
             assert self.shapes is not None
-            send = self._send_batch if self.shapes.current("rest-batch") == "rest-batch" else self._send_single
+            batched = self.shapes.current("rest-batch") == "rest-batch"
+            send = self._send_batch if batched else self._send_single
             try:
                 part = await asyncio.to_thread(send, ctx, lst, type_name, chunk)
             except Exception as exc:
                 stop = self._envelope_failure(exc, "write-back batch")
-                if send is self._send_batch and is_refusal(stop):  # no $batch here: item by item from now on
+                if batched and is_refusal(stop):  # no $batch here: item by item from now on
                     self.shapes.refuse("rest-batch", "rest-batch", stop)
                     try:
                         part = await asyncio.to_thread(self._send_single, ctx, lst, type_name, chunk)

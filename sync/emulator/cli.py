@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .faults.layer import FaultConfig
+from .faults.refuse import REFUSABLE_SHAPES
 from .model.clock import Clock
 from .model.fixtures import default_fixtures_dir, load_world
 from .model.tenant import World
@@ -147,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     flt.add_argument("--fault-seed", type=int, help="seed of the fault random stream")
     flt.add_argument("--revoke-tokens-every", type=_positive(float), metavar="SECONDS",
                      help="revoke every token this often")
+    flt.add_argument("--refuse", metavar="SHAPE,...",
+                     help="answer these request shapes as a tenant that does not support them (any path): "
+                          + ", ".join(REFUSABLE_SHAPES))
     return p
 
 
@@ -182,6 +186,8 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
         values["batch_item_retry_after"] = args.batch_item_retry_after
     if retry_after is not None:
         values["burst_retry_after"] = retry_after
+    if args.refuse:
+        values["refuse"] = args.refuse
     if args.fault_paths:
         values["paths"] = [p.strip() for p in args.fault_paths.split(",") if p.strip()]
     try:

@@ -10,7 +10,8 @@ connection drops), ``truncate_rate`` (the JSON body cut in half, consistent Cont
 (Graph ``$batch`` items answered 429 inside the 200 envelope, see graph/batch.py), ``throttle_for`` and
 ``throttle_retry_after`` (for that many seconds every matching request is answered 429 with that
 Retry-After), ``paths`` (path prefixes, default ``/v1.0`` and ``/sites``; ``/_emulator`` never) and
-``seed`` (one random stream, so a run can be repeated).
+``seed`` (one random stream, so a run can be repeated) and ``refuse`` (request shapes answered as a tenant
+that does not support them answers, whatever ``paths`` says: see refuse.py).
 
 A path prefix may name one tenant's site (``/sites/contoso-cc``): it then matches that site's
 SharePoint REST calls, the Graph calls that address the site (``/v1.0/sites/{site-id}/...``) or its
@@ -33,6 +34,7 @@ from ..model.pause import RetryAfterHold
 from ..responses import graph_error_body, sp_error
 from ..state import EmulatorState
 from .latency import LatencyModel, kind_of, parse_model, parse_spec
+from .refuse import parse_refuse
 
 __all__ = ["FaultConfig", "parse_latency", "wrap"]
 
@@ -77,6 +79,7 @@ class FaultConfig:
     throttle_retry_after: float = 5.0  # seconds, the Retry-After of those 429s
     paths: list[str] = field(default_factory=lambda: list(DEFAULT_PATHS))
     seed: int | None = None
+    refuse: list[str] = field(default_factory=list)  # request shapes answered as a refusing tenant does (refuse.py)
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _latency: LatencyModel | None = field(init=False, repr=False, compare=False)
     _last_revoke: float = field(init=False, repr=False, compare=False, default=0.0)
@@ -109,6 +112,7 @@ class FaultConfig:
             raise ValueError("revoke_every must be positive seconds")
         if isinstance(self.paths, str):
             self.paths = [p for p in self.paths.split(",") if p]
+        self.refuse = parse_refuse(self.refuse)
 
     @classmethod
     def public_fields(cls) -> list[str]:

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 from ..model.tenant import ListItem, Site, SpList
 from ..sharepoint import entities as sj
 from ..sharepoint.items import now_iso, resolve_column
-from ..sharepoint.query import FilterError, compile_filter, parse_skiptoken, sort_items
+from ..sharepoint.query import LIST_VIEW_THRESHOLD, FilterError, compile_filter, parse_skiptoken, sort_items
 from ..sharepoint.rest import READ_PERMISSIONS, WRITE_PERMISSIONS
 from . import common
 from .common import Reject
@@ -240,6 +240,11 @@ async def _list_items(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
     for col in sorted(used):
         if col != "Id" and col not in lst.indexed_columns and not honour:
             raise Reject(400, "invalidRequest", _NOT_INDEXED.format(col))
+    if used - {"Id"} and len(lst.items) > LIST_VIEW_THRESHOLD and "list-threshold" in getattr(
+            req.state.faults, "refuse", ()):  # the refuse switch: no index or Prefer header helps
+        req.state.stats.faults_injected["refuse_list-threshold"] += 1
+        raise Reject(400, "invalidRequest", "The attempted operation is prohibited because it exceeds the list "
+                                            "view threshold.")
     rows = sort_items(lst, order)
     if flt:
         rows = [it for it in rows if flt.predicate(it)]

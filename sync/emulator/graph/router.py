@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..faults.refuse import graph_refusal
 from ..identity.tokens import TokenInfo
 from ..model.tenant import Tenant
 from ..responses import graph_error_body
@@ -97,6 +98,10 @@ class GraphRouter:
             if r.permissions and not (req.token.permissions & set(r.permissions)):
                 return error(403, "Authorization_RequestDenied",
                              "Insufficient privileges to complete the operation.")
+            refusal = graph_refusal(getattr(st.faults, "refuse", ()), req.method, path, req.q, req.headers)
+            if refusal is not None:  # a tenant that does not support this shape
+                st.stats.faults_injected[f"refuse_{refusal[0]}"] += 1
+                return error(*refusal[1:])
             if r.bucket == "sharepoint":  # Graph's list route spends SharePoint's resource units
                 return await self._sharepoint(r, req, m)
             decision = st.throttle.check(r.bucket, req.token.client_id, req.tenant.tenant_id, req.arrived_at)

@@ -29,6 +29,7 @@ class SpCall:
     token: TokenInfo | None
     fmt: str  # sj.VERBOSE | sj.MINIMAL | sj.NOMETADATA
     arrived_at: float | None = None  # monotonic time the request came in (a batch's parts: the batch's)
+    refuse: tuple[str, ...] = ()  # request shapes the tenant refuses (faults/refuse.py)
 
     @property
     def api(self) -> str:

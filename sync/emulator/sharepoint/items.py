@@ -73,7 +73,9 @@ def list_items(call: SpCall, lst: SpList) -> SpResult:
     if isinstance(checked, SpResult):
         return checked
     used = (flt.columns if flt else set()) | {c for c, _ in order}
-    if len(lst.items) > LIST_VIEW_THRESHOLD and any(c != "Id" and c not in lst.indexed_columns for c in used):
+    strict = "list-threshold" in call.refuse and bool(used - {"Id"})  # the refuse switch: no index helps
+    if len(lst.items) > LIST_VIEW_THRESHOLD and (strict or any(c != "Id" and c not in lst.indexed_columns
+                                                               for c in used)):
         return err(call, 500, THROTTLED,
                     "The attempted operation is prohibited because it exceeds the list view threshold.")
     rows = sort_items(lst, order)

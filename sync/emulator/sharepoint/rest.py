@@ -70,8 +70,12 @@ class SharePointService:
         if isinstance(token, SpResult):
             return _render(token)
         call = SpCall(method, rest, dict(request.query_params), headers, body, origin, tenant, site, token, fmt,
-                      request.scope.get("arrived_at"))
+                      request.scope.get("arrived_at"), tuple(getattr(self.state.faults, "refuse", ())))
         if endpoint_name == "sharepoint.batch":
+            if "batch" in getattr(self.state.faults, "refuse", ()):  # a site that does not take $batch
+                self.state.stats.faults_injected["refuse_batch"] += 1
+                return _render(sp_error_result(fmt, 400, "-1, Microsoft.SharePoint.Client.InvalidClientQueryException",
+                                               "The $batch request is not supported on this site."))
             return await self.batch(call, headers.get("content-type", ""))
         refused, quota_headers = self.admit(token, tenant, fmt, cost(rest, method), call.arrived_at)
         if refused:
@@ -162,7 +166,7 @@ class SharePointService:
         if refused:
             return refused
         call = SpCall(method, path, dict(parse_qsl(u.query, keep_blank_values=True)), headers, part.body,
-                      outer.origin, outer.tenant, outer.site, outer.token, fmt)
+                      outer.origin, outer.tenant, outer.site, outer.token, fmt, refuse=outer.refuse)
         result = await self.run(call)
         result.headers.update(quota_headers)
         return result
