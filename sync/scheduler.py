@@ -23,8 +23,10 @@ from .errors import EXIT_NEEDS_HUMAN, EXIT_OK, EXIT_PARTIAL, NeedsHumanError, Sy
 from .http import CURRENT_ACCOUNT
 from .loops import AccountLoops, cycle_line
 from .models import CycleResult
+from .observe.redact import redact
 from .outputs.folder import Outputs
 from .runtime import AccountRuntime
+from .stall import ALERT_AFTER, LOG_EVERY, StallWatch, describe, made_progress
 
 __all__ = ["Outputs", "Scheduler", "cycle_line"]
 
@@ -36,7 +38,8 @@ class Scheduler:
 
     def __init__(self, runtimes: Sequence[AccountRuntime], outputs: Outputs, *, interval: float,
                  once: bool, max_cycles: int | None = None, writeback_deadline: float = 300.0,
-                 on_cycle: Callable[[int, list[CycleResult]], None] | None = None) -> None:
+                 on_cycle: Callable[[int, list[CycleResult]], None] | None = None,
+                 stall_log_every: float = LOG_EVERY, stall_alert_after: float = ALERT_AFTER) -> None:
         self.runtimes = list(runtimes)
         self.outputs = outputs
         self.interval = interval
@@ -52,6 +55,9 @@ class Scheduler:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._gc_frozen = False
         self.observer: Any = None  # sync.observe.Monitor when metrics or alerts are on: told what happens
+        self.stall_log_every = stall_log_every
+        self.stall_alert_after = stall_alert_after
+        self.stalls: dict[str, StallWatch] = {}  # accounts whose loops run (not --once): no presence read yet?
 
     @property
     def cycles(self) -> int:
@@ -64,6 +70,9 @@ class Scheduler:
     def _cycle_done(self, rt: AccountRuntime, result: CycleResult) -> None:
         """After each presence tick's writes (in the tick's worker thread)."""
         self.ticks[rt.account_id] = self.ticks.get(rt.account_id, 0) + 1
+        watch = self.stalls.get(rt.account_id)
+        if watch is not None and made_progress(result) and watch.progress():
+            log.info("account %s: presence is read again", rt.account_id)
         if result.error:
             self.failed_accounts.add(rt.account_id)
         if self.on_cycle is not None:
@@ -104,6 +113,7 @@ class Scheduler:
 
     async def _account(self, rt: AccountRuntime) -> None:
         loops = self._loops(rt)
+        self.stalls[rt.account_id] = StallWatch(self.interval, self.stall_log_every, self.stall_alert_after)
         stop = asyncio.Event()
         assert loops.presence is not None
         presence = asyncio.ensure_future(loops.presence.run(stop, self.max_cycles))
@@ -203,11 +213,29 @@ class Scheduler:
             await asyncio.wait({halt, *running}, timeout=max(self.interval, 0.5),
                                return_when=asyncio.FIRST_COMPLETED)
             halt.cancel()
+            self._check_stalls()
             self._start_logins()  # device logins that expired or were lost since
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         if self.stop.is_set():
             return EXIT_OK  # asked to stop: every loop finished its current writes
         return self.exit_code()
+
+    def _check_stalls(self) -> None:
+        """One ERROR line a minute per account that reads no presence, then the needs-a-human alert."""
+        for rt in self.runtimes:
+            watch = self.stalls.get(rt.account_id)
+            task = self._tasks.get(rt.account_id)
+            if watch is None or task is None or task.done():
+                continue
+            say, alert = watch.due()
+            if not (say or alert):
+                continue
+            what, fix = describe(rt.account_id, rt.loops().state)
+            text = redact(f"no presence read for {watch.stalled_for():.0f} s: {what}. To fix: {fix}")
+            if say:
+                log.error("account %s: %s", rt.account_id, text)
+            if self.observer is not None:
+                self.observer.stalled(rt.account_id, text, alert)
 
     def _freeze_gc(self) -> None:
         """Once the first ticks built what lives for the whole run (roster, directory index, snapshot), move it

@@ -98,6 +98,7 @@ class _Snapshot(Collector):
             if w.last_good is not None:
                 g["last_good_cycle_timestamp_seconds"].add_metric([account], w.last_good)
             g["needs_human"].add_metric([account], 1.0 if m.needs_human_now(account) else 0.0)
+            g["account_stalled"].add_metric([account], 1.0 if w.stalled else 0.0)
             g["consecutive_failures"].add_metric([account], float(w.failures))
             for kind in m.book.open_kinds(account):
                 g["incident_open"].add_metric([account, kind], 1.0)
@@ -178,6 +179,7 @@ _GAUGES: tuple[tuple[str, str, list[str]], ...] = (
     ("client_secret_expiry_seconds", "Seconds until the client secret expires (Account/@ClientSecretExpires)", _A),
     ("last_good_cycle_timestamp_seconds", "Unix time of the last presence tick without error", _A),
     ("needs_human", "1 while the account needs a human (login, consent, secret)", _A),
+    ("account_stalled", "1 while the account has read no presence for 3 intervals (the log says why)", _A),
     ("consecutive_failures", "Failed cycles or loop steps since the last good cycle", _A),
     ("incident_open", "1 for each open incident, by kind", ["account", "kind"]),
 )

@@ -47,6 +47,7 @@ class AccountWatch:
     human: str = ""  # what stops the account until a human acts ("" when nothing)
     loops: Any = None  # AccountLoops, once started
     runtime: Any = None  # AccountRuntime, when built
+    stalled: str = ""  # why no presence has been read for 3 intervals ("" when it is)
 
 
 class Monitor:
@@ -93,7 +94,7 @@ class Monitor:
             return
         with self._lock:
             watch.last_tick = watch.last_good = self._clock()
-            watch.failures, watch.last_error, watch.human = 0, "", ""
+            watch.failures, watch.last_error, watch.human, watch.stalled = 0, "", "", ""
         self._emit(self.book.resolve(account, keep=("secret_expiring",)))
 
     def step_failed(self, account: str, what: str) -> None:
@@ -134,6 +135,17 @@ class Monitor:
             watch.last_error = redact(f"stopped: {message}")
         self._emit(self.book.open(account, "account_failing", watch.last_error))
 
+    def stalled(self, account: str, message: str, alert: bool) -> None:
+        """No presence read for 3 intervals (the scheduler's stall watch); ``alert``: 5 minutes of it."""
+        watch = self.accounts.get(account)
+        if watch is None:
+            return
+        with self._lock:
+            watch.stalled = redact(message)
+        if alert:
+            what, _, fix = watch.stalled.partition(". To fix: ")
+            self._emit(self.book.open(account, "needs_human", what, fix[:1].upper() + fix[1:]))
+
     def check(self, today: datetime | None = None) -> None:
         """Periodic: client secrets expiring within 14 days (alerted once), or no longer (resolved)."""
         now = today or datetime.fromtimestamp(self._clock(), UTC)
@@ -167,9 +179,12 @@ class Monitor:
                 if w.last_good is not None:
                     entry["last_good_cycle"] = datetime.fromtimestamp(w.last_good, UTC).isoformat().replace(
                         "+00:00", "Z")
+                if w.stalled:
+                    good = entry["ready"] = False
+                    entry["stalled"] = True
                 if not good:
                     body["ready"] = False
-                    entry["reason"] = self._reason(w, now)
+                    entry["reason"] = f"stalled: {w.stalled}" if w.stalled else self._reason(w, now)
                 body["accounts"][account] = entry
         return bool(body["ready"]), body
 
