@@ -1,5 +1,5 @@
 """The checks of one account, in order: reachability, credential, permissions, domains, the Agent list (see
-``lists.py``), one presence call. Each returns a ``Row``; a failed row skips the rows that depend on it.
+``lists.py``), one presence call, the request shapes the tenant accepts (see ``shapes.py``). Each returns a ``Row``; a failed row skips the rows that depend on it.
 
 Nothing here writes to the state directory beyond the account's token cache (as ``login`` does), opens the store
 or takes the job's lock, so ``doctor`` can run beside a running job.
@@ -38,6 +38,7 @@ from .rules import (
     shown_missing,
     token_claims,
 )
+from .shapes import ShapeProbes, judge
 
 __all__ = ["AccountChecks"]
 
@@ -46,7 +47,7 @@ _HOW = {"secret": "client secret (application permissions)", "password": "userna
 
 
 class AccountChecks:
-    """Runs rows 1-8 for one account (row 9, the budget, needs every account's agent count: see ``run.py``)."""
+    """Runs rows 1-9 for one account (row 10, the budget, needs every account's agent count: see ``run.py``)."""
 
     def __init__(self, acc: AccountConfig, state_dir: Path, cipher: Cipher, http: httpx.Client,
                  writeback: WriteBackColumns) -> None:
@@ -74,7 +75,7 @@ class AccountChecks:
         steps: list[tuple[str, Callable[[], Row]]] = [
             ("reachable", self.reachable), ("credential", self.credential), ("permissions", self.permissions),
             ("domains", self.domains), ("agent_list", self.agent_list), ("upn_column", self.upn_column),
-            ("writeback", self.writeback), ("presence", self.presence)]
+            ("writeback", self.writeback), ("presence", self.presence), ("shapes", self.shapes)]
         stop = ""
         for key, step in steps:
             if stop:
@@ -311,3 +312,17 @@ class AccountChecks:
         first = value[0] if value and isinstance(value[0], dict) else {}
         seen = f"{first.get('availability', '?')}/{first.get('activity', '?')}" if first else "no item"
         return Row("presence", OK, f"getPresencesByUserId for 1 id answered in {self.presence_ms:.0f} ms: {seen}")
+
+    # --- 9. request shapes ------------------------------------------------------------------------------------
+    def shapes(self) -> Row:
+        """One probe per request shape the job prefers (``shapes.py``); the list route is the site row's answer."""
+        skip = self._needs_skip("shapes", "users")
+        if skip:
+            return skip
+        assert self.graph is not None and self.lists is not None
+        lists = self.lists
+        site = None if "list_read" in self.missing else self._probes.get("list_read")
+        why = (f"needs {self._need('list_read').name} (see the permissions row)" if "list_read" in self.missing
+               else "the site and list row did not reach Graph")
+        probes = ShapeProbes(self.graph, site, lists.rest_caller(), lists.list_url(), lists.rest, list_why=why)
+        return judge(self.acc.auth, self.acc.id, probes.run(self.acc.auth))

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..config import AccountConfig, WriteBackColumns
+from ..graph.shapes import LADDERS
 from .probe import Answer, Caller
 from .rules import FAIL, OK, WARN, Row
 
@@ -39,6 +40,7 @@ class ListChecks:
         self.site_id = self.list_id = ""
         self.schema: dict[str, dict[str, Any]] | None = None
         self.first_item: int | None = None
+        self.rest: Answer | None = None  # SharePoint REST's answer for the list (delegated accounts)
 
     # --- 5 ----------------------------------------------------------------------------------------------------
     def site(self) -> Answer:
@@ -54,6 +56,8 @@ class ListChecks:
             return Row("agent_list", FAIL, f"site not found: {site.describe()}",
                        "check AgentList/@SiteUrl: the site's address as the browser shows it, e.g. "
                        "https://contoso.sharepoint.com/sites/ucc")
+        if site.status == 501:  # the tenant does not offer Graph's list route (graph/shapes.py, ladder "list")
+            return self._list_route_refused(site)
         if not site.ok:
             self.failed = site
             return None
@@ -73,21 +77,47 @@ class ListChecks:
         if self.site_token is not None:  # delegated accounts read and write through SharePoint REST
             rest = self._rest_list()
             if not rest.ok:
-                return Row("agent_list", FAIL, f"{detail}; SharePoint REST (how the job reads it for delegated "
-                                               f"accounts): {rest.describe()}",
-                           "give the service account edit rights on the site (site permissions) and the app the "
-                           "delegated permission Sites.ReadWrite.All with admin consent")
+                return self._rest_failed(detail, rest)
             detail += "; SharePoint REST answers too"
         self.found = True
         return Row("agent_list", OK, detail)
 
-    def _rest_list(self) -> Answer:
-        assert self.site_token is not None
-        rest = Caller(self.graph.http, self.site_token)
+    def _list_route_refused(self, site: Answer) -> Row:
+        """Graph's list route refused (HTTP 501): an application account has no other way to the list; a delegated
+        one reads it through SharePoint REST anyway, but the column rows below need the list route."""
+        detail = f"Graph's list route refused: {site.describe()}"
+        if self.site_token is None:
+            return Row("agent_list", FAIL, detail, LADDERS["list"].fix.format(account=self.acc.id))
+        rest = self._rest_list()
+        if not rest.ok:
+            return self._rest_failed(detail, rest)
+        return Row("agent_list", WARN, f"{detail}; SharePoint REST (how the job reads it for delegated accounts) "
+                                       f"answers for list {self.acc.list_title!r}",
+                   "nothing to change for the job; doctor reads the UPN and write-back columns through Graph's "
+                   "list route, so those rows are skipped")
+
+    @staticmethod
+    def _rest_failed(detail: str, rest: Answer) -> Row:
+        return Row("agent_list", FAIL, f"{detail}; SharePoint REST (how the job reads it for delegated "
+                                       f"accounts): {rest.describe()}",
+                   "give the service account edit rights on the site (site permissions) and the app the "
+                   "delegated permission Sites.ReadWrite.All with admin consent")
+
+    def rest_caller(self) -> Caller | None:
+        """SharePoint REST with the site token (delegated accounts only; None for application accounts)."""
+        return Caller(self.graph.http, self.site_token) if self.site_token is not None else None
+
+    def list_url(self) -> str:
+        """The Agent list in SharePoint REST, by title (as the job addresses it)."""
         title = self.acc.list_title.replace("'", "''")
-        url = (f"{(self.acc.site_url or '').rstrip('/')}/_api/web/lists/GetByTitle('{quote(title)}')"
-               "?$select=Id,ListItemEntityTypeFullName")
-        return rest.call("GET", url, headers={"Accept": "application/json;odata=verbose"})
+        return f"{(self.acc.site_url or '').rstrip('/')}/_api/web/lists/GetByTitle('{quote(title)}')"
+
+    def _rest_list(self) -> Answer:
+        rest = self.rest_caller()
+        assert rest is not None
+        self.rest = rest.call("GET", self.list_url() + "?$select=Id,ListItemEntityTypeFullName",
+                              headers={"Accept": "application/json;odata=verbose"})
+        return self.rest
 
     # --- 6 ----------------------------------------------------------------------------------------------------
     def _base(self) -> str:

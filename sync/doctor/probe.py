@@ -91,11 +91,11 @@ class Caller:
         return path if path.startswith("https://") else f"{self.root}/{path.lstrip('/')}"
 
     def call(self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,
-             attempts: int = 3) -> Answer:
+             attempts: int = 3, content: bytes | None = None) -> Answer:
+        """``body`` is sent as JSON; ``content`` as it is (a multipart ``$batch``: set its Content-Type)."""
         url = self.url(path)
         hdrs = {"Authorization": f"Bearer {self.token}", "User-Agent": USER_AGENT, "Accept": "application/json",
                 **(headers or {})}
-        content = None
         if body is not None:
             content = orjson.dumps(body)
             hdrs.setdefault("Content-Type", "application/json")

@@ -49,6 +49,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("upn_column", "UPN column found"),
     ("writeback", "write-back columns writable"),
     ("presence", "one presence call answers"),
+    ("shapes", "request shapes the tenant accepts"),
     ("budget", "budget headroom"),
 )
 TITLES = dict(CHECKS)

@@ -52,7 +52,8 @@ def test_healthy_accounts_pass_every_check_and_print_no_secret(
     assert [a["account"] for a in doc["accounts"]] == ["contoso", "fabrikam"]
     for acc in doc["accounts"]:
         assert [c["check"] for c in acc["checks"]] == ["reachable", "credential", "permissions", "domains",
-                                                      "agent_list", "upn_column", "writeback", "presence", "budget"]
+                                                      "agent_list", "upn_column", "writeback", "presence", "shapes",
+                                                      "budget"]
         assert {c["check"]: c["status"] for c in acc["checks"]} == {c["check"]: "ok" for c in acc["checks"]}
     contoso = {c["check"]: c["detail"] for c in doc["accounts"][0]["checks"]}
     assert f"{len(before)} item(s)" in contoso["upn_column"] and "6 calls per 30 s" in contoso["budget"]
@@ -73,7 +74,7 @@ def test_wrong_secret_fails_the_credential_row_with_the_fix(
     fail = next(i for i, ln in enumerate(lines) if ln.strip().startswith("FAIL"))
     assert "credential works" in lines[fail] and "AADSTS7000215" in lines[fail]
     assert "fix:" in lines[fail + 1] and setup.names in lines[fail + 1]
-    assert sum(ln.strip().startswith("skipped") for ln in lines) == 7
+    assert sum(ln.strip().startswith("skipped") for ln in lines) == 8
     assert "not-the-secret-value" not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -106,8 +107,10 @@ def test_missing_permissions_are_named_and_their_checks_skipped(
     assert setup.names in got["permissions"].fix and "admin consent" in got["permissions"].fix
     assert statuses(report) == {"reachable": "ok", "credential": "ok", "permissions": "fail", "domains": "ok",
                                 "agent_list": "skipped", "upn_column": "skipped", "writeback": "skipped",
-                                "presence": "skipped", "budget": "skipped"}
+                                "presence": "skipped", "shapes": "ok", "budget": "skipped"}
     assert "Presence.Read.All" in got["presence"].detail
+    assert "Agent list: Graph's list route (/sites/.../lists) (not probed: needs Sites.Read.All" in got[
+        "shapes"].detail, got["shapes"]
 
 
 def test_missing_writeback_column_is_named_with_how_to_create_it(
@@ -208,8 +211,8 @@ def test_consent_withdrawn_from_the_app_names_every_permission_and_the_consent_u
     assert got["credential"].status == "ok"  # client credentials still get a token; Graph refuses it
     assert got["permissions"].status == "fail" and setup.names in got["permissions"].fix
     assert "Presence.Read.All, User.Read.All, Domain.Read.All, Sites.ReadWrite.All" in got["permissions"].fix
-    assert {got[k].status for k in ("domains", "agent_list", "upn_column", "writeback", "presence", "budget")} == {
-        "skipped"}
+    assert {got[k].status for k in ("domains", "agent_list", "upn_column", "writeback", "presence", "shapes",
+                                    "budget")} == {"skipped"}
 
 
 def test_an_app_that_may_not_write_is_caught_by_the_write_probe(
