@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -26,7 +27,7 @@ from .models import CycleResult
 from .observe.redact import redact
 from .outputs.folder import Outputs
 from .runtime import AccountRuntime
-from .stall import ALERT_AFTER, LOG_EVERY, StallWatch, describe, made_progress
+from .stall import ALERT_AFTER, LOG_EVERY, StallWatch, describe, duration, hint_of, stall_line
 
 __all__ = ["Outputs", "Scheduler", "cycle_line"]
 
@@ -55,9 +56,10 @@ class Scheduler:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._gc_frozen = False
         self.observer: Any = None  # sync.observe.Monitor when metrics or alerts are on: told what happens
-        self.stall_log_every = stall_log_every
-        self.stall_alert_after = stall_alert_after
-        self.stalls: dict[str, StallWatch] = {}  # accounts whose loops run (not --once): no presence read yet?
+        # Never silent (sync/stall.py): per running account (not --once), the clock of its last presence read.
+        self.stall_log_every = stall_log_every  # seconds between ERROR lines while stalled
+        self.stall_alert_after = stall_alert_after  # seconds stalled before the needs-a-human alert
+        self.stalls: dict[str, StallWatch] = {}
 
     @property
     def cycles(self) -> int:
@@ -71,8 +73,14 @@ class Scheduler:
         """After each presence tick's writes (in the tick's worker thread)."""
         self.ticks[rt.account_id] = self.ticks.get(rt.account_id, 0) + 1
         watch = self.stalls.get(rt.account_id)
-        if watch is not None and made_progress(result) and watch.progress():
-            log.info("account %s: presence is read again", rt.account_id)
+        if watch is not None:
+            stalled_for = watch.stalled_for()
+            progress, ended = watch.tick(result)
+            if ended:
+                log.info("account %s: presence is read again (after %s without)", rt.account_id,
+                         duration(stalled_for))
+            if progress and self.observer is not None:
+                self.observer.presence_read(rt.account_id)  # before cycle_done: a stall's alert is resolved
         if result.error:
             self.failed_accounts.add(rt.account_id)
         if self.on_cycle is not None:
@@ -86,6 +94,9 @@ class Scheduler:
         presence.on_cycle = lambda r: self._cycle_done(rt, r)
         if self.observer is not None:
             self.observer.loops_started(rt.account_id, loops)
+        then = loops.state.on_failure
+        loops.state.on_failure = _FailureTap(self.stalls, rt.account_id,
+                                             then.then if isinstance(then, _FailureTap) else then)
         return loops
 
     # --- --once ------------------------------------------------------------------------------------------------
@@ -112,8 +123,9 @@ class Scheduler:
     # --- the loops ---------------------------------------------------------------------------------------------
 
     async def _account(self, rt: AccountRuntime) -> None:
-        loops = self._loops(rt)
+        # The stall clock starts with the loops (again after a login restarted them).
         self.stalls[rt.account_id] = StallWatch(self.interval, self.stall_log_every, self.stall_alert_after)
+        loops = self._loops(rt)
         stop = asyncio.Event()
         assert loops.presence is not None
         presence = asyncio.ensure_future(loops.presence.run(stop, self.max_cycles))
@@ -221,21 +233,28 @@ class Scheduler:
         return self.exit_code()
 
     def _check_stalls(self) -> None:
-        """One ERROR line a minute per account that reads no presence, then the needs-a-human alert."""
+        """Each time the run loop wakes: an ERROR line a minute per running account that reads no presence (with
+        what fails and what to do), the needs-a-human alert after 5 minutes; the monitor (/readyz, /metrics)
+        gets the current text at every wake. Logged whether or not a monitor runs."""
         for rt in self.runtimes:
-            watch = self.stalls.get(rt.account_id)
-            task = self._tasks.get(rt.account_id)
-            if watch is None or task is None or task.done():
+            account = rt.account_id
+            watch = self.stalls.get(account)
+            if watch is None:
                 continue
-            say, alert = watch.due()
-            if not (say or alert):
+            task = self._tasks.get(account)
+            if task is None or task.done():  # the loops ended (stopped, or waiting for a login): no stall to tell
+                del self.stalls[account]
+                if watch.stalled and self.observer is not None:
+                    self.observer.stall_over(account)
                 continue
-            what, fix = describe(rt.account_id, rt.loops().state)
-            text = redact(f"no presence read for {watch.stalled_for():.0f} s: {what}. To fix: {fix}")
-            if say:
-                log.error("account %s: %s", rt.account_id, text)
+            due = watch.due()
+            if not due.stalled:
+                continue
+            what, fix = (redact(t) for t in describe(account, watch, rt.loops().state))
+            if due.log:
+                log.error("account %s: %s", account, stall_line(due.seconds, what, fix))
             if self.observer is not None:
-                self.observer.stalled(rt.account_id, text, alert)
+                self.observer.stalled(account, due.seconds, what, fix, alert=due.alert)
 
     def _freeze_gc(self) -> None:
         """Once the first ticks built what lives for the whole run (roster, directory index, snapshot), move it
@@ -273,3 +292,22 @@ async def _again(account_id: str, name: str, run: Callable[[asyncio.Event], Coro
                 await asyncio.wait_for(stop.wait(), timeout=max(1.0, every))
             except TimeoutError:
                 pass
+
+
+class _FailureTap:
+    """``AccountState.on_failure`` while the scheduler runs an account: hands each failure to the account's stall
+    watch (with its error's own fix), then to the monitor. The slow loops record failures as text from inside
+    their ``except`` blocks, so the error being handled (and what it was raised from) is still at hand here,
+    with its ``hint``."""
+
+    def __init__(self, stalls: dict[str, StallWatch], account: str, then: Callable[[str], None] | None) -> None:
+        self.stalls = stalls
+        self.account = account
+        self.then = then
+
+    def __call__(self, what: str) -> None:
+        watch = self.stalls.get(self.account)
+        if watch is not None:
+            watch.failed(what, hint_of(sys.exc_info()[1], what))
+        if self.then is not None:
+            self.then(what)

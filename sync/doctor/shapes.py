@@ -208,7 +208,7 @@ def judge(mode: str, account: str, seen: Mapping[str, Seen]) -> Row:
     detail = "; ".join(parts + lines)
     if dead:
         return Row("shapes", FAIL, detail, "; ".join(_fix_of(lad, account) for lad in dead))
-    fixes = [f"{LADDERS[lad].what} uses {LADDERS[lad].title(rung)} instead ({', '.join(before)} refused): "
+    fixes = [f"for {LADDERS[lad].what} the job uses {LADDERS[lad].title(rung)} instead ({', '.join(before)} refused): "
              f"{_COST[(lad, rung)]}" for lad, rung, before in moved]
     fixes += _unused(mode, refused, seen)
     fix = ("nothing to change: " + "; ".join(fixes)) if fixes else ""

@@ -3,7 +3,8 @@
 Updated on the hot path (one cheap call each): requests by endpoint and status (every HTTP answer), the cycle
 duration histogram and cycle counts (one call per presence tick). Everything else is computed when Prometheus
 scrapes, from the snapshots the loops already publish: agents by validation status, presences by availability,
-presence age, throttling, write-back backlog and Agent-list lag, token and secret expiry, incidents.
+presence age, throttling, write-back backlog and Agent-list lag, token and secret expiry, incidents, and whether
+an account is stalled (no presence read for 3 intervals) and for how long it has read none.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ class _Snapshot(Collector):
                 g["last_good_cycle_timestamp_seconds"].add_metric([account], w.last_good)
             g["needs_human"].add_metric([account], 1.0 if m.needs_human_now(account) else 0.0)
             g["account_stalled"].add_metric([account], 1.0 if w.stalled else 0.0)
+            age = m.read_age(account)
+            if age is not None:
+                g["presence_read_age_seconds"].add_metric([account], age)
             g["consecutive_failures"].add_metric([account], float(w.failures))
             for kind in m.book.open_kinds(account):
                 g["incident_open"].add_metric([account, kind], 1.0)
@@ -180,6 +184,8 @@ _GAUGES: tuple[tuple[str, str, list[str]], ...] = (
     ("last_good_cycle_timestamp_seconds", "Unix time of the last presence tick without error", _A),
     ("needs_human", "1 while the account needs a human (login, consent, secret)", _A),
     ("account_stalled", "1 while the account has read no presence for 3 intervals (the log says why)", _A),
+    ("presence_read_age_seconds", "Seconds since the account last read presence (since its loops started, if "
+     "never)", _A),
     ("consecutive_failures", "Failed cycles or loop steps since the last good cycle", _A),
     ("incident_open", "1 for each open incident, by kind", ["account", "kind"]),
 )

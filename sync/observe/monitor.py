@@ -2,10 +2,12 @@
 
 The hooks are cheap (a lock, a few assignments): ``cycle_done`` after each presence tick, ``step_failed`` when a
 slow loop (roster, domains, write-back) fails a step, ``needs_human`` / ``login_needed`` / ``account_failed``
-when the scheduler stops an account. Readiness: every account had a good cycle (a presence tick without error)
-within 3 intervals. Incidents: login needed, consent missing, wrong or expired secret (from the AADSTS code),
-client secret expiring within 14 days (``ClientSecretExpires``), and 5 failed cycles in a row; a good cycle
-resolves all of them but the expiring secret, which is resolved when the configured date moves on.
+when the scheduler stops an account, ``presence_read`` / ``stalled`` / ``stall_over`` from the scheduler's stall
+watch (``sync/stall.py``). Readiness: every account had a good cycle (a presence tick without error) within 3
+intervals and is not stalled (no presence read for 3 intervals). Incidents: login needed, consent missing, wrong
+or expired secret (from the AADSTS code), client secret expiring within 14 days (``ClientSecretExpires``), 5
+failed cycles in a row, and needs a human for 5 minutes stalled; a good cycle resolves all of them but the
+expiring secret, which is resolved when the configured date moves on, and a stall's, which a presence read ends.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from ..config import AccountConfig
 from ..models import CycleResult
+from ..stall import duration, stall_line
 from .incidents import HUMAN_KINDS, Alert, IncidentBook, classify
 from .redact import redact
 
@@ -47,7 +50,9 @@ class AccountWatch:
     human: str = ""  # what stops the account until a human acts ("" when nothing)
     loops: Any = None  # AccountLoops, once started
     runtime: Any = None  # AccountRuntime, when built
-    stalled: str = ""  # why no presence has been read for 3 intervals ("" when it is)
+    stalled: str = ""  # why no presence has been read for 3 intervals, and what to do ("" when it is read)
+    stall_alerted: bool = False  # the stall opened the needs_human incident
+    read_at: float | None = None  # last presence read (or the loops' start): the age gauge
 
 
 class Monitor:
@@ -80,6 +85,7 @@ class Monitor:
         watch = self.accounts.get(account)
         if watch is not None:
             watch.loops = loops
+            watch.read_at = self._clock()  # the stall clock starts with the loops
             loops.state.on_failure = partial(self.step_failed, account)
 
     def cycle_done(self, account: str, result: CycleResult) -> None:
@@ -94,8 +100,10 @@ class Monitor:
             return
         with self._lock:
             watch.last_tick = watch.last_good = self._clock()
-            watch.failures, watch.last_error, watch.human, watch.stalled = 0, "", "", ""
-        self._emit(self.book.resolve(account, keep=("secret_expiring",)))
+            watch.failures, watch.last_error, watch.human = 0, "", ""
+            # A tick without error that read nothing (no agent resolves) leaves a stall, and its alert, open.
+            keep = ("secret_expiring", "needs_human") if watch.stall_alerted else ("secret_expiring",)
+        self._emit(self.book.resolve(account, keep=keep))
 
     def step_failed(self, account: str, what: str) -> None:
         watch = self.accounts.get(account)
@@ -135,16 +143,37 @@ class Monitor:
             watch.last_error = redact(f"stopped: {message}")
         self._emit(self.book.open(account, "account_failing", watch.last_error))
 
-    def stalled(self, account: str, message: str, alert: bool) -> None:
-        """No presence read for 3 intervals (the scheduler's stall watch); ``alert``: 5 minutes of it."""
+    def presence_read(self, account: str) -> None:
+        """A presence tick read presence (the stall watch's progress): a stall and its alert are over."""
         watch = self.accounts.get(account)
         if watch is None:
             return
         with self._lock:
-            watch.stalled = redact(message)
-        if alert:
-            what, _, fix = watch.stalled.partition(". To fix: ")
-            self._emit(self.book.open(account, "needs_human", what, fix[:1].upper() + fix[1:]))
+            watch.read_at = self._clock()
+            watch.stalled = ""
+            alerted, watch.stall_alerted = watch.stall_alerted, False
+        if alerted:
+            self._emit(self.book.resolve(account, kinds=("needs_human",)))
+
+    def stalled(self, account: str, seconds: float, what: str, fix: str, *, alert: bool = False) -> None:
+        """No presence read for ``seconds`` (3 intervals or more): what fails and what to do, for /readyz and
+        /metrics (told at every wake of the scheduler); ``alert``: 5 minutes of it, the needs-a-human alert."""
+        watch = self.accounts.get(account)
+        if watch is None:
+            return
+        with self._lock:
+            watch.stalled = redact(stall_line(seconds, what, fix))
+            watch.stall_alerted = watch.stall_alerted or alert
+        if alert:  # the alert's message and action: the same what and what to do as the ERROR line
+            self._emit(self.book.open(account, "needs_human", f"no presence read for {duration(seconds)}: {what}.",
+                                      fix))
+
+    def stall_over(self, account: str) -> None:
+        """The account's loops ended while stalled (stopped, or waiting for a login): that says why now."""
+        watch = self.accounts.get(account)
+        if watch is not None:
+            with self._lock:
+                watch.stalled = ""
 
     def check(self, today: datetime | None = None) -> None:
         """Periodic: client secrets expiring within 14 days (alerted once), or no longer (resolved)."""
@@ -167,6 +196,13 @@ class Monitor:
         watch = self.accounts.get(account)
         return bool(watch and watch.human) or any(k in HUMAN_KINDS for k in self.book.open_kinds(account))
 
+    def read_age(self, account: str) -> float | None:
+        """Seconds since the account last read presence (since its loops started, if never); None before."""
+        watch = self.accounts.get(account)
+        if watch is None or watch.read_at is None:
+            return None
+        return max(0.0, self._clock() - watch.read_at)
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """(ready, JSON body): every account had a good cycle within 3 intervals, else why not, per account."""
         now = self._clock()
@@ -184,7 +220,7 @@ class Monitor:
                     entry["stalled"] = True
                 if not good:
                     body["ready"] = False
-                    entry["reason"] = f"stalled: {w.stalled}" if w.stalled else self._reason(w, now)
+                    entry["reason"] = w.stalled or self._reason(w, now)
                 body["accounts"][account] = entry
         return bool(body["ready"]), body
 

@@ -17,8 +17,9 @@ from sync.emulator.server import EmulatorServer
 
 def test_an_account_that_reads_no_presence_says_why_and_is_not_ready(
         tmp_path: Path, emulator: EmulatorServer, tenant_info: dict[str, Any], ctl: httpx.Client) -> None:
-    """The application account's list route is refused (no fallback for a secret account): within 3 intervals an
-    ERROR line names the account, the refusal and the fix; /readyz says stalled; the gauge is 1."""
+    """The application account's list route is refused (no fallback for a secret account): within 3 intervals the
+    CLI's ERROR line names the account and the refusal, and gives the refusal's own fix as what to do; /readyz
+    says stalled; the gauge is 1."""
     state, out = tmp_path / "state", tmp_path / "out"
     config = sup.write_config(tmp_path / "config.xml", [
         sup.Account("contoso", "contoso", sup.CONTOSO_APP, secret=sup.CONTOSO_APP_SECRET)],
@@ -41,7 +42,9 @@ def test_an_account_that_reads_no_presence_says_why_and_is_not_ready(
         rc = run.terminate(signal.SIGTERM)
     assert rc == 0, run.text
     line = next(ln for ln in run.text.splitlines() if "no presence read for" in ln)
-    assert "ERROR account contoso:" in line and "every shape of the Agent list" in line, line
-    assert "give account contoso a delegated login" in line.lower() and "To fix:" in line, line
+    assert "ERROR account contoso: no presence read for " in line and "every shape of the Agent list" in line, line
+    what, fix = line.split(". To fix: ")
+    assert fix.startswith("The tenant refuses Graph's list route"), line  # the error's own fix, not a generic one
+    assert "give account contoso a delegated login" in fix and "refuses Graph's list route" not in what, line
     assert sum("no presence read for" in ln for ln in run.text.splitlines()) == 1  # once a minute, not per tick
     assert "Traceback" not in run.text

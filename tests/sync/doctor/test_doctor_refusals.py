@@ -42,6 +42,12 @@ def others_ok(rows: dict[str, Row]) -> None:
     assert {k: r.status for k, r in rows.items() if k != "shapes"} == {k: "ok" for k in rows if k != "shapes"}
 
 
+def refusals(ctl: httpx.Client) -> dict[str, int]:
+    """How often the tenant refused each shape so far (the emulator's fault counters)."""
+    injected = ctl.get("/_emulator/stats").json().get("faults_injected", {})
+    return {k: int(v) for k, v in injected.items() if k.startswith("refuse_")}
+
+
 def values(emulator: EmulatorServer) -> dict[str, Any]:
     return {t: sup.list_fields(emulator, t) for t in ("contoso", "fabrikam")}
 
@@ -60,10 +66,15 @@ def test_a_tenant_accepting_every_shape_is_ok(tmp_path: Path, tenant_info: dict[
 
 
 def test_startswith_and_ge_refused_the_read_uses_advanced_ranges(
-        tmp_path: Path, tenant_info: dict[str, Any], ca_file: Path, emulator: EmulatorServer, refuse: Any) -> None:
-    before = values(emulator)
+        tmp_path: Path, tenant_info: dict[str, Any], ca_file: Path, emulator: EmulatorServer, ctl: httpx.Client,
+        refuse: Any) -> None:
+    before, counted = values(emulator), refusals(ctl)
     refuse(["startswith", "ge"])
     got = doctor(tmp_path, tenant_info, ca_file)
+    after = refusals(ctl)
+    # ONE probe per shape and account: the tenant refused each shape twice (two accounts), nothing else
+    assert {k: n - counted.get(k, 0) for k, n in after.items() if n != counted.get(k, 0)} == {
+        "refuse_startswith": 2, "refuse_ge": 2}
     for acc in ("contoso", "fabrikam"):
         row = got[acc]["shapes"]
         assert row.status == "warn", row
@@ -71,7 +82,8 @@ def test_startswith_and_ge_refused_the_read_uses_advanced_ranges(
         assert "; refused: startswith, ge;" in row.detail
         assert ("directory read: UPN ranges as advanced queries (ConsistencyLevel: eventual, $count=true) "
                 "(startswith, ge refused)") in row.detail
-        assert row.fix.startswith("nothing to change: the directory read uses UPN ranges as advanced queries")
+        assert row.fix.startswith("nothing to change: for the directory read the job uses UPN ranges as "
+                                  "advanced queries")
         others_ok(got[acc])
     assert values(emulator) == before  # doctor wrote nothing but the write probe's unchanged values
 

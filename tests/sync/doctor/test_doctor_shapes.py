@@ -77,7 +77,8 @@ def test_startswith_and_ge_refused_warns_that_the_read_uses_advanced_ranges() ->
     assert "refused: startswith, ge;" in row.detail
     assert ("directory read: UPN ranges as advanced queries (ConsistencyLevel: eventual, $count=true) "
             "(startswith, ge refused)") in row.detail
-    assert row.fix.startswith("nothing to change: the directory read uses UPN ranges as advanced queries")
+    assert row.fix.startswith("nothing to change: for the directory read the job uses UPN ranges as advanced "
+                              "queries")
     assert "the first directory read may take a little longer" in row.fix
 
 
