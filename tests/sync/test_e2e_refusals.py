@@ -56,6 +56,19 @@ def run_once(config: Path, state: Path, out: Path) -> Any:
                        cwd=config.parent, timeout=120)
 
 
+def refused_run(ctl: httpx.Client, shapes: list[str], tmp_path: Path, emulator: EmulatorServer,
+                tenant_info: dict[str, Any], exit_code: int) -> str:
+    """``run --once`` of both tenants against a tenant refusing ``shapes``: its log, after the exit code and the
+    absence of a traceback are checked."""
+    refuse(ctl, shapes)
+    config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
+    proc = run_once(config, state, out)
+    log = str(proc.stdout + proc.stderr)
+    assert proc.returncode == exit_code, log[-3000:]
+    assert "Traceback" not in log
+    return log
+
+
 def check_outputs(emulator: EmulatorServer, out: Path, accounts: tuple[str, ...]) -> None:
     """validation.csv equals the answer key; every collectable agent has a presence; write-back landed."""
     validation = sup.assert_leading_columns(out / "validation.csv", sup.VALIDATION_COLUMNS)
@@ -96,13 +109,8 @@ def test_a_refused_shape_falls_back_and_the_outputs_are_right(name: str, tmp_pat
                                                               tenant_info: dict[str, Any],
                                                               refusing: httpx.Client) -> None:
     shapes, said = SCENARIOS[name]
-    refuse(refusing, shapes)
-    config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
-    proc = run_once(config, state, out)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
-    assert "Traceback" not in log
-    check_outputs(emulator, out, ("contoso", "fabrikam"))
+    log = refused_run(refusing, shapes, tmp_path, emulator, tenant_info, 0)
+    check_outputs(emulator, tmp_path / "out", ("contoso", "fabrikam"))
     for text in said:
         assert text in log, f"{text!r} not in the log:\n{log[-3000:]}"
     warnings = [ln for ln in log.splitlines() if "instead (remembered until" in ln]
@@ -113,13 +121,8 @@ def test_every_shape_refused_at_once(tmp_path: Path, emulator: EmulatorServer, t
                                      refusing: httpx.Client) -> None:
     """The delegated account finishes on the slowest rungs; the application account has no way to its Agent list
     and says so, with the fix, and exits non-zero; neither holds the other."""
-    refuse(refusing, ALL)
-    config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
-    proc = run_once(config, state, out)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 1, log[-3000:]
-    assert "Traceback" not in log
-    check_outputs(emulator, out, ("fabrikam",))
+    log = refused_run(refusing, ALL, tmp_path, emulator, tenant_info, 1)
+    check_outputs(emulator, tmp_path / "out", ("fabrikam",))
     line = next(ln for ln in log.splitlines() if "every shape of the Agent list" in ln)
     assert "contoso" in line and "give account contoso a delegated login" in line.lower() and "--roster" in line
     assert "using one /users read, page after page" in log
