@@ -27,7 +27,7 @@ from .observe.server import free_port
 from .secrets import KeyStore
 from .validate import print_validation_summary
 
-__all__ = ["app_account_xml", "run_demo", "write_demo_config"]
+__all__ = ["app_account_xml", "delegated_account_xml", "run_demo", "write_demo_config"]
 
 
 def app_account_xml(t: dict[str, Any], keys: KeyStore, base: str) -> str:
@@ -41,25 +41,28 @@ def app_account_xml(t: dict[str, Any], keys: KeyStore, base: str) -> str:
             f'UpnColumn={quoteattr(t["upn_column"])}/>\n      </Account>')
 
 
+def delegated_account_xml(t: dict[str, Any], keys: KeyStore, base: str) -> str:
+    """One <Account> with delegated permissions (the public app and a licence-free service account's password)."""
+    app = next(a for a in t["apps"] if a["kind"] == "public" and a.get("admin_consented", True))
+    svc = next(s for s in t["service_accounts"] if not s.get("mfa_required"))
+    return (f'      <Account Id="{t["name"]}" TenantId="{t["tenant_id"]}" ClientId="{app["client_id"]}"\n'
+            f'               Username="{svc["upn"]}" EncryptedPassword="{keys.encrypt(svc["password"])}" '
+            f'AuthorityHost="{base}" GraphUrl="{base}">\n'
+            f'        <AgentList SiteUrl={quoteattr(t["site_url"])} List={quoteattr(t["list_title"])} '
+            f'UpnColumn={quoteattr(t["upn_column"])}/>\n      </Account>')
+
+
 def write_demo_config(info: dict, keys: KeyStore, ca_file: Path, path: Path) -> Path:
     """A config.xml for the local tenant's first two tenants (secret app, then password account)."""
     base = info["base_url"]
     accounts = []
     for n, t in enumerate(info["tenants"][:2]):
-        agent_list = (f'<AgentList SiteUrl={quoteattr(t["site_url"])} List={quoteattr(t["list_title"])} '
-                      f'UpnColumn={quoteattr(t["upn_column"])}/>')
-        common = f'AuthorityHost="{base}" GraphUrl="{base}"'
         if n == 0:
             accounts.append('      <!-- application permissions: client id + encrypted client secret -->\n'
                             + app_account_xml(t, keys, base))
         else:
-            app = next(a for a in t["apps"] if a["kind"] == "public" and a.get("admin_consented", True))
-            svc = next(s for s in t["service_accounts"] if not s.get("mfa_required"))
-            accounts.append(
-                f'      <!-- delegated permissions: a licence-free service account (username + password) -->\n'
-                f'      <Account Id="{t["name"]}" TenantId="{t["tenant_id"]}" ClientId="{app["client_id"]}"\n'
-                f'               Username="{svc["upn"]}" EncryptedPassword="{keys.encrypt(svc["password"])}" '
-                f'{common}>\n        {agent_list}\n      </Account>')
+            accounts.append('      <!-- delegated permissions: a licence-free service account (username + password) -->\n'
+                            + delegated_account_xml(t, keys, base))
     xml = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         "<!-- Written by `presence-sync demo` for the local tenant; see config/config.example.xml -->\n"

@@ -4,7 +4,8 @@ Without this, an account whose Agent list or directory read keeps failing can ru
 read, with nothing in the log a user could act on. The scheduler owns one ``StallWatch`` per running account (not
 ``--once``): it is told when the account's loops start, of every presence tick (``tick``) and of every failure
 the slow loops record (``failed``), and is asked ``due(now)`` each time the scheduler wakes. While the account is
-stalled it asks for one ERROR line per ``log_every`` seconds (the first at 3 intervals) and, once, after
+stalled it asks for one ERROR line per ``log_every`` seconds (the first at 3 intervals; at 15 s for a cold start
+in which nothing has failed yet, see ``STARTUP_GRACE``) and, once, after
 ``alert_after`` seconds, for the needs-a-human alert. ``explain`` (plain values in, text out) says what is
 failing and what to do; ``describe`` feeds it from the watch and the account's ``AccountState``.
 
@@ -26,12 +27,16 @@ from typing import Any
 from .errors import SyncError
 from .models import CycleResult
 
-__all__ = ["ALERT_AFTER", "INTERVALS", "LOG_EVERY", "Due", "StallWatch", "describe", "duration", "explain",
+__all__ = ["ALERT_AFTER", "INTERVALS", "LOG_EVERY", "STARTUP_GRACE", "Due", "StallWatch", "describe", "duration", "explain",
            "hint_of", "made_progress", "stall_line"]
 
 LOG_EVERY = 60.0  # seconds between ERROR lines while stalled
 ALERT_AFTER = 300.0  # seconds without a presence read before the needs-a-human alert
 INTERVALS = 3  # presence intervals without a presence read that make a stall
+# A cold start in which nothing has failed yet (the Agent list and the directory still being read) is a stall only
+# after this many seconds: the first presence read is due within 15 s of start, and a healthy start of a large
+# tenant takes longer than 3 intervals of 1 s.
+STARTUP_GRACE = 15.0
 
 
 def made_progress(result: CycleResult) -> bool:
@@ -53,8 +58,9 @@ class StallWatch:
     """The stall clock of one account; safe to call from the presence tick's worker thread and the event loop."""
 
     def __init__(self, interval: float, log_every: float = LOG_EVERY, alert_after: float = ALERT_AFTER,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, startup_grace: float = STARTUP_GRACE) -> None:
         self.interval = interval
+        self.startup_grace = startup_grace
         self.log_every = log_every
         self.alert_after = alert_after
         self.clock = clock
@@ -66,10 +72,12 @@ class StallWatch:
         self.failure = ""  # the latest failure a slow loop recorded since the last progress
         self.hint = ""  # that failure's own fix, when its error carried one
         self.presence_error = ""  # the last presence tick's error, since the last progress
+        self._cold = True  # no presence read since the loops started
 
     def started(self) -> None:
         """The account's loops (re)start: the clock starts again, nothing from before counts."""
         self.progress()
+        self._cold = True
 
     def progress(self) -> bool:
         """Presence was read; True when that ends a stall. The clock starts again; the failures recorded so far
@@ -78,6 +86,7 @@ class StallWatch:
         with self._lock:
             was = self._stalled
             self.since, self._next_log, self._alerted, self._stalled = now, None, False, False
+            self._cold = False
             self.failure = self.hint = self.presence_error = ""
         return was
 
@@ -106,7 +115,10 @@ class StallWatch:
         now = self.clock() if now is None else now
         with self._lock:
             seconds = now - self.since
-            if seconds < INTERVALS * self.interval:
+            limit = INTERVALS * self.interval
+            if self._cold and not (self.failure or self.presence_error):
+                limit = max(limit, self.startup_grace)  # a cold start with nothing failing yet
+            if seconds < limit:
                 return Due(seconds=seconds)
             self._stalled = True
             log = self._next_log is None or now >= self._next_log

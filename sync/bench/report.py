@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FRESHNESS_LIMIT", "Target", "machine_info", "peak_rss_mb", "render_report", "render_table",
+__all__ = ["FRESHNESS_LIMIT", "Target", "machine_info", "peak_rss_mb", "pipe_table", "render_report", "render_table",
            "targets_for", "verdict", "write_json"]
 
 FRESHNESS_LIMIT = 1.05  # seconds, p95
@@ -243,8 +243,12 @@ def render_table(figures: dict[str, Any], targets: list[Target] | None = None) -
                            if target.unit == "x" and ratio else target.text)
         rows.append([label.format(multi=multi_label), *(_fmt(v, unit) for v in values), ratio_text, target_text,
                      target.status if target is not None else ""])
+    return pipe_table(header, rows, right={1, 2, 3, 4})
+
+
+def pipe_table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
+    """A Markdown pipe table padded to read in a terminal; the columns in ``right`` are right-aligned."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    right = {1, 2, 3, 4}
 
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w)
@@ -255,8 +259,8 @@ def render_table(figures: dict[str, Any], targets: list[Target] | None = None) -
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
-def render_report(figures: dict[str, Any], targets: list[Target] | None = None) -> str:
-    """Scenario and machine lines, the table, and the verdict."""
+def render_report(figures: dict[str, Any], targets: list[Target] | None = None, sections: tuple[str, ...] = ()) -> str:
+    """Scenario and machine lines, the table, any further ``sections`` (tables of their own), and the verdict."""
     targets = targets_for(figures) if targets is None else targets
     sc, m = figures.get("scenario") or {}, figures.get("machine") or {}
     parts = []
@@ -269,8 +273,10 @@ def render_report(figures: dict[str, Any], targets: list[Target] | None = None) 
     if m:
         parts.append(f"machine: {m.get('cpu_count')} CPUs, Python {m.get('python')}, {m.get('platform')}")
     counts = {s: sum(t.status == s for t in targets) for s in ("PASS", "FAIL", "n/a")}
-    parts += ["", render_table(figures, targets), "",
-              f"verdict: {verdict(targets)} ({counts['PASS']} passed, {counts['FAIL']} failed, "
+    parts += ["", render_table(figures, targets), ""]
+    for section in sections:
+        parts += [section, ""]
+    parts += [f"verdict: {verdict(targets)} ({counts['PASS']} passed, {counts['FAIL']} failed, "
               f"{counts['n/a']} n/a)"]
     return "\n".join(parts)
 

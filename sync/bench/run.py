@@ -4,6 +4,8 @@
    ``--interval 1`` from an empty state directory for N seconds; then, against the same tenant with fresh
    budgets, the bare httpx loop and the official msgraph-sdk (sampled calls, scaled to a whole cycle).
 2. Ten tenants of 3,000 agents served by one local tenant, all in one job process.
+3. The refusal scenarios (refusals.py), against the tenant of scenario 1: the job's cold start once per set of
+   refused request shapes, each from an empty state directory.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 from .baselines import MsgraphSdkMissing, run_bare_httpx, run_msgraph_sdk
 from .job import measure_job
+from .refusals import pick_scenarios, refusal_targets, render_refusals, run_refusals
 from .report import machine_info, render_report, targets_for, verdict, write_json
-from .tenant import MODEL_LATENCY, start_tenant
+from .tenant import MODEL_LATENCY, TenantProcess, start_tenant
 
 __all__ = ["BenchOptions", "run_bench"]
 
@@ -36,6 +39,8 @@ class BenchOptions:
     multi_tenants: int = 10
     multi_agents: int = 3000
     multi_seconds: float = 90.0
+    refusal_seconds: float = 45.0  # per refusal scenario (0: skip them)
+    refusals: str | None = None  # comma-separated scenario names (refusals.SCENARIOS); None: every one
     seed: int = 7
 
 
@@ -71,6 +76,15 @@ def run_bench(opts: BenchOptions, json_out: Path) -> tuple[str, str]:
                     sample_chunks=opts.sdk_chunks)).figures()
             except MsgraphSdkMissing as exc:
                 _say(f"msgraph-sdk baseline skipped: {exc}")
+            if opts.refusal_seconds > 0:
+                def measure(t: TenantProcess, work: Path, delegated: bool) -> dict[str, Any]:
+                    return measure_job(t, work, seconds=opts.refusal_seconds, interval=opts.interval,
+                                       quota=opts.quota, writeback_interval=opts.writeback_interval,
+                                       delegated=delegated)
+
+                _say(f"refusals: the job's cold start against refused request shapes, {opts.refusal_seconds:g} s each")
+                figures["refusals"] = run_refusals(tenant, tmp / "refusals", measure,
+                                                   pick_scenarios(opts.refusals), say=_say)
         if opts.multi_tenants:
             n, each = opts.multi_tenants, opts.multi_agents
             _say(f"scenario 2: {n} tenants x {each:,} agents in one process, job for {opts.multi_seconds:g} s")
@@ -81,7 +95,8 @@ def run_bench(opts: BenchOptions, json_out: Path) -> tuple[str, str]:
                 multi = measure_job(many, tmp / "multi", seconds=opts.multi_seconds, interval=opts.interval,
                                     quota=opts.quota, writeback_interval=opts.writeback_interval)
             figures["multi_tenant"] = {"tenants": n, "agents_each": each, **multi}
-    targets = targets_for(figures)
-    text = render_report(figures, targets)
+    refusals = figures.get("refusals") or []
+    targets = targets_for(figures) + refusal_targets(refusals)
+    text = render_report(figures, targets, sections=(render_refusals(refusals, targets),) if refusals else ())
     write_json(json_out, figures, targets)
     return text, verdict(targets)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import SyncError
+from ..errors import SyncError, UsageError
 from .common import (
     _fail,
     app,
@@ -41,25 +41,41 @@ def bench(
                                                  help="How long the 10 x 3,000 scenario runs (0: skip it).")] = 90.0,
     baseline_seconds: Annotated[float, typer.Option("--baseline-seconds",
                                                     help="How long each baseline runs.")] = 20.0,
+    refusal_seconds: Annotated[float, typer.Option("--refusal-seconds",
+                                                   help="How long the job runs in each refused-shapes scenario "
+                                                        "(11 of them; 0: skip them).")] = 45.0,
+    refusals: Annotated[str | None, typer.Option("--refusals", metavar="NAMES",
+                                                 help="Only these refused-shapes scenarios, comma-separated: "
+                                                      "none, startswith, ge, le, advanced, plain-paging, "
+                                                      "deltatoken-latest, batch, list-route, list-threshold, "
+                                                      "all.")] = None,
     json_out: Annotated[Path, typer.Option("--json", metavar="FILE", help="Where the figures go.")
                         ] = Path("bench.json"),
 ) -> None:
     """Benchmark the job against the local tenant with network latency and quotas, next to two baselines.
 
     Starts the local tenant in its own process, runs the job at --interval 1 from an empty state directory,
-    then the bare httpx loop and the official msgraph-sdk against the same tenant, then 10 tenants x 3,000
-    agents in one process; prints a table with PASS/FAIL per target and writes the figures as JSON.
-    Exit 0 when every target passes, 1 otherwise. Takes about 5 minutes with the defaults.
+    then the bare httpx loop and the official msgraph-sdk against the same tenant, then the job's cold start
+    once per set of refused request shapes, then 10 tenants x 3,000 agents in one process; prints a table
+    with PASS/FAIL per target and writes the figures as JSON. Exit 0 when every target passes, 1 otherwise.
+    Takes about 14 minutes with the defaults (5 with --refusal-seconds 0).
 
     Example: presence-sync bench --seconds 120 --json bench.json
     """
+    from ..bench.refusals import pick_scenarios
     from ..bench.run import BenchOptions, run_bench
+
+    try:
+        pick_scenarios(refusals)
+    except ValueError as exc:
+        raise _fail(UsageError(f"--refusals: {exc}")) from None
 
     setup_logging("text")
     logging.getLogger("sync").setLevel(logging.WARNING)  # the report is the output; cycle lines would drown it
     opts = BenchOptions(users=users, agents=agents, seconds=seconds, latency=latency,
                         baseline_seconds=baseline_seconds, multi_tenants=10 if multi_seconds > 0 else 0,
-                        multi_seconds=multi_seconds)
+                        multi_seconds=multi_seconds, refusal_seconds=refusal_seconds,
+                        refusals=refusals)
     text, result = run_bench(opts, json_out)
     out.print(text, markup=False, highlight=False, soft_wrap=True)
     out.print(f"figures written to {json_out}", markup=False, highlight=False)

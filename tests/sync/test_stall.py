@@ -54,7 +54,7 @@ def test_the_first_line_at_three_intervals_then_one_a_minute_and_the_alert_once_
 
 def test_late_wake_ups_do_not_make_the_lines_drift_or_bunch_up() -> None:
     clock = Clock()
-    w = StallWatch(interval=2.0, clock=clock)
+    w = StallWatch(interval=2.0, clock=clock, startup_grace=0)
     lines, _ = lines_and_alerts(w, clock, 200, 7.0)  # the scheduler wakes late: every 7 s
     assert lines == [7, 70, 133, 189]  # each at the first wake after 7 + 60 k: one a minute
     clock.now += 500  # a long gap (the machine slept): one line, then a minute again
@@ -67,9 +67,34 @@ def test_late_wake_ups_do_not_make_the_lines_drift_or_bunch_up() -> None:
 
 def test_the_periods_are_parameters() -> None:
     clock = Clock()
-    w = StallWatch(interval=0.5, log_every=1.0, alert_after=2.0, clock=clock)
+    w = StallWatch(interval=0.5, log_every=1.0, alert_after=2.0, clock=clock, startup_grace=0)
     lines, alerts = lines_and_alerts(w, clock, 4.0, 0.5)
     assert lines == [1.5, 2.5, 3.5] and alerts == [2.0]
+
+
+def test_a_healthy_cold_start_has_15_s_before_it_is_a_stall_and_a_failure_ends_the_grace() -> None:
+    clock = Clock()
+    w = StallWatch(interval=1.0, clock=clock)  # a large tenant at --interval 1: 3 intervals are 3 s
+    clock.now += 14.9
+    assert not w.due().stalled  # the Agent list and the directory are still being read; nothing failed
+    clock.now += 0.1
+    assert w.due() == Due(True, True, False, pytest.approx(15.0))
+    clock = Clock()
+    w = StallWatch(interval=1.0, clock=clock)
+    clock.now += 3.0
+    w.failed("Agent list or directory refresh failed: HTTP 403")
+    assert w.due().stalled and w.due().seconds == pytest.approx(3.0)  # something fails: 3 intervals, no grace
+    clock = Clock()
+    w = StallWatch(interval=1.0, clock=clock)
+    clock.now += 3.0
+    w.tick(result(presences=0, error="5 agent(s) stale: HTTP 503"))
+    assert w.due().stalled  # a presence read that fails ends the grace too
+    w.tick(result(presences=5))
+    clock.now += 3.0
+    assert w.due().stalled  # after the first presence read: 3 intervals
+    w.started()  # the loops start again (after a login): a cold start once more
+    clock.now += 3.0
+    assert not w.due().stalled
 
 
 def test_progress_ends_the_stall_and_starts_the_clock_again() -> None:

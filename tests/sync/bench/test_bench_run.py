@@ -11,7 +11,7 @@ from sync.bench.run import BenchOptions, run_bench
 def test_a_small_bench_measures_every_figure(tmp_path: Path) -> None:
     opts = BenchOptions(users=1500, agents=700, seconds=8.0, latency="presence=20:60,other=10", quota=50_000,
                         writeback_interval=2.0, baseline_seconds=2.0, sdk_chunks=1, multi_tenants=2,
-                        multi_agents=300, multi_seconds=5.0)
+                        multi_agents=300, multi_seconds=5.0, refusal_seconds=8.0, refusals="plain-paging,list-route")
     text, verdict = run_bench(opts, tmp_path / "bench.json")
     doc = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     job, multi = doc["figures"]["job"], doc["figures"]["multi_tenant"]
@@ -25,3 +25,12 @@ def test_a_small_bench_measures_every_figure(tmp_path: Path) -> None:
     assert multi["accounts"] == 2 and multi["freshness_p95"] is not None
     assert {t["status"] for t in doc["targets"]} <= {"PASS", "FAIL", "n/a"}
     assert "freshness p95" in text and verdict in ("PASS", "FAIL")
+    rows = {r["name"]: r for r in doc["figures"]["refusals"]}
+    assert set(rows) == {"plain-paging", "list-route"}
+    assert rows["list-route"]["account"] == "delegated" and rows["plain-paging"]["account"] == "application"
+    for row in rows.values():  # the cold start finishes on the fallbacks, and presence came first
+        assert row["exit_code"] == 0, row
+        assert 0 < row["first_presence_read_s"] <= row["first_complete_snapshot_s"] < 8.0, row
+    keys = {t["key"] for t in doc["targets"]}
+    assert "refusal:plain-paging:first_presence_read" in keys and "refusal:list-route:freshness_p95" in keys
+    assert "refused request shapes" in text and "| plain-paging " in text
