@@ -226,4 +226,4 @@ class RosterError(SyncError):
 
 
 class StoreError(SyncError):
-    """The SQLite store or the state directory cannot be used."""
+    """The store (SQLite in the state directory, or PostgreSQL) or the state directory cannot be used."""

@@ -103,7 +103,9 @@ async def account_runtimes(settings: Settings, progress: DirectoryProgress | Non
     if problems:
         raise ConfigError(problems)
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = Store(settings.state_dir / "presence-sync.sqlite")
+    store = await asyncio.to_thread(Store, settings.store_location)
+    if store.dialect != "sqlite":
+        log.info("store: %s", store.where)
     sync_http = sync_http_client(TrustConfig(settings.ca_bundle))
     runtimes: list[AccountRuntime] = []
     try:

@@ -63,6 +63,12 @@ def run(
                                                             ", _KIND, _STATE, _MESSAGE, _ACTION, _SINCE and as "
                                                             "JSON on stdin; stopped after 30 s.",
                                                        show_default=False)] = None,
+    store: Annotated[str | None, typer.Option("--store", metavar="URL",
+                                              help="A PostgreSQL store several replicas share: "
+                                                   "postgresql://USER@HOST:PORT/DATABASE (also PRESENCE_SYNC_STORE"
+                                                   " or <Store Url=...>; the password from the URL, PGPASSWORD or "
+                                                   "~/.pgpass). Default: SQLite in the state directory.",
+                                              show_default=False)] = None,
     report: Annotated[bool, typer.Option("--report", help="Keep report.html current: rebuilt in the background "
                                                           "whenever the UPN verdicts change.")] = False,
     report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Folder for report.html (default: the "
@@ -86,7 +92,8 @@ def run(
         settings, _ = _settings(config, verbose, state_dir=state_dir, out_dir=out_dir, interval=interval,
                                 once=once or None, dry_run=dry_run or None, log_format=log_format,
                                 account_filter=account, roster_csv=roster, ca_bundle=ca_bundle,
-                                metrics_port=metrics_port, metrics_host=metrics_host, on_needs_human=on_needs_human)
+                                metrics_port=metrics_port, metrics_host=metrics_host, on_needs_human=on_needs_human,
+                                store=store)
         _preflight(settings)
         from ..job import run_job
 

@@ -38,6 +38,7 @@ from ..secrets import KEY_FILE_ENV, KeyStore
 from .accounts import build_accounts
 from .settings import (
     AccountConfig,
+    Secret,
     Settings,
     WriteBackColumns,
     default_state_dir,
@@ -65,6 +66,7 @@ _SCALARS: dict[str, tuple[str | None, tuple[str, str] | None, str]] = {
     "metrics_host": ("PRESENCE_SYNC_METRICS_HOST", ("MsGraphPresenceSource", "MetricsHost"), "text"),
     "alerts_webhook": ("PRESENCE_SYNC_ALERTS_WEBHOOK", ("Alerts", "Webhook"), "webhook"),
     "on_needs_human": ("PRESENCE_SYNC_ON_NEEDS_HUMAN", None, "text"),
+    "store": ("PRESENCE_SYNC_STORE", ("Store", "Url"), "store"),
 }
 MAX_CONFIG_BYTES = 1024 * 1024  # config.xml larger than this is refused before parsing
 
@@ -89,6 +91,12 @@ def _convert(kind: str, raw: object, base: Path | None) -> tuple[object, str]:
         value = str(raw).strip()
         why = "cannot be empty." if not value else webhook_problem(value) if kind == "webhook" else ""
         return (None, why) if why else (value, "")
+    if kind == "store":
+        value = str(raw.reveal() if isinstance(raw, Secret) else raw).strip()
+        if value.split("://", 1)[0].lower() in ("postgresql", "postgres") and "://" in value:
+            return Secret(value), ""
+        return None, ("is not a PostgreSQL URL (postgresql://USER@HOST:PORT/DATABASE; leave it out for the "
+                      "SQLite store in the state directory).")
     if kind == "port":
         port = str(raw).strip()
         ok = port.isascii() and port.isdigit() and 1 <= int(port) <= 65535

@@ -198,6 +198,14 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     alerts_webhook: str | None = None  # MsGraphPresenceSource/Alerts/@Webhook: every account's, unless its own
     on_needs_human: str | None = None  # run --on-needs-human CMD (split like a shell would, never run by one)
+    # run --store / PRESENCE_SYNC_STORE / MsGraphPresenceSource/Store/@Url: a postgresql:// URL that several
+    # replicas share (it may hold a password, hence Secret); None: presence-sync.sqlite in the state directory.
+    store: Secret | None = None
+
+    @property
+    def store_location(self) -> str | Path:
+        """Where the store lives: the PostgreSQL URL (with its password), or the state directory's SQLite file."""
+        return self.store.reveal() if self.store is not None else self.state_dir / "presence-sync.sqlite"
 
     @property
     def active_accounts(self) -> tuple[AccountConfig, ...]:

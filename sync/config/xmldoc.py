@@ -27,7 +27,7 @@ KNOWN: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "MsGraphPresenceSource": (
         frozenset({"enabled", "Interval", "DomainsRefresh", "OutDir", "CaBundle", "LogFormat", "MetricsPort",
                    "MetricsHost"}),
-        frozenset({"Accounts", "WriteBack", "PresenceBudget", "Alerts"}),
+        frozenset({"Accounts", "WriteBack", "PresenceBudget", "Alerts", "Store"}),
     ),
     "Accounts": (frozenset(), frozenset({"Account"})),
     "Account": (
@@ -39,6 +39,7 @@ KNOWN: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "WriteBack": (frozenset({"Interval", "ResourceUnitsPerMinute", "Availability", "Activity", "PresenceUpdated", "UpnStatus"}), frozenset()),
     "PresenceBudget": (frozenset({"Requests", "Window"}), frozenset()),
     "Alerts": (frozenset({"Webhook"}), frozenset()),
+    "Store": (frozenset({"Url"}), frozenset()),
     "Reports": (frozenset({"Library", "Folder"}), frozenset()),
 }
 

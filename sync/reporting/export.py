@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..errors import UsageError
+from ..errors import StoreError, UsageError
 from ..outputs.csv import CYCLE_COLUMNS, EOL, HISTORY_COLUMNS, SNAPSHOT_COLUMNS
 from .data import Scope, connect, read_baseline, read_cycles, read_transitions, state_spans
 from .progress import NO_PROGRESS, Steps
@@ -208,5 +208,7 @@ def run_export(db: Path, out_dir: Path, scope: Scope, fmt: str = "csv", daily: b
 def export_history(store: Store, out_dir: str | os.PathLike[str], accounts: Sequence[str] | None = None,
                    since: datetime | None = None, until: datetime | None = None) -> list[Path]:
     """export_history.csv, export_snapshot.csv and export_cycles.csv of the store for [since, until)."""
+    if store.path is None:
+        raise StoreError(f"the history export reads SQLite stores only; {store.where} is a PostgreSQL store")
     scope = Scope(tuple(accounts) if accounts is not None else None, None, since, until or datetime.now(UTC))
     return write_frames(export_frames(store.path, scope), Path(out_dir), "csv")

@@ -1,6 +1,8 @@
-"""The local SQLite store in the state directory: directory cache, presence snapshot, history, item state.
+"""The store: directory cache, presence snapshot, history, item state. A SQLite file in the state directory
+(the default), or a PostgreSQL database that several replicas share (``Store("postgresql://...")``); the
+backends are in backend.py, _db.py (SQLite) and postgres.py, the tables in the modules below.
 
-    Store(path)
+    Store(path or url)
     ├── directory   users, directory_state        upsert_users, delete_users, load_directory,
     │                                             get/set_delta_link, directory_version, reset_directory
     ├── presence    current, transitions, cycles  apply_presences (the diff), snapshot(_version),
@@ -12,8 +14,8 @@
     └── shapes      refused_shapes                load_refusals, save_refusal, forget_refusals: request shapes
                                                   the tenant refused (graph/shapes.py)
 
-One Store (one connection) per process; a lock makes its use from the loops' worker threads serial. Whatever
-a cycle compares against is held in memory after its first load, so the store reads SQLite once per
+One Store per process; its backend makes its use from the loops' worker threads safe. Whatever
+a cycle compares against is held in memory after its first load, so the store reads the database once per
 account and afterwards only writes what changed, batched in one transaction. Every failure is a StoreError.
 Timestamps are stored as fixed-width UTC text ("2026-11-27T06:30:00.123456Z"), which sorts by time.
 """
@@ -21,26 +23,27 @@ Timestamps are stored as fixed-width UTC text ("2026-11-27T06:30:00.123456Z"), w
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from types import TracebackType
 
-from sync.store._db import SCHEMA_VERSION, StoreError, connect
+from sync.store._db import SCHEMA_VERSION, StoreError
+from sync.store.backend import is_url, open_backend, redact_url
 from sync.store.directory import DirectoryTables
 from sync.store.items import ItemTables
 from sync.store.presence import PresenceTables, StateKey
 from sync.store.shapes import Refusal, ShapeTables
 
-__all__ = ["SCHEMA_VERSION", "Refusal", "StateKey", "Store", "StoreError"]
+__all__ = ["SCHEMA_VERSION", "Refusal", "StateKey", "Store", "StoreError", "is_url", "redact_url"]
 
 
 class Store(DirectoryTables, PresenceTables, ItemTables, ShapeTables):
-    """The state directory's `presence-sync.sqlite` (or any path): opened, created 0600 and migrated."""
+    """The state directory's `presence-sync.sqlite` (or any path: created 0600), or a PostgreSQL database
+    (a ``postgresql://`` URL): opened and migrated."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._conn = connect(self.path)
-        self._lock = threading.RLock()
+    def __init__(self, location: str | os.PathLike[str]) -> None:
+        self.url: str | None = str(location) if is_url(location) else None
+        self.path: Path | None = None if self.url else Path(location)
+        self._db = open_backend(location)
         self._dir_versions = {}
         self._snapshots = {}
         self._snapshot_versions = {}
@@ -51,12 +54,20 @@ class Store(DirectoryTables, PresenceTables, ItemTables, ShapeTables):
 
     @property
     def schema_version(self) -> int:
-        return int(self._read("PRAGMA user_version")[0][0])
+        return self._db.schema_version()
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    @property
+    def where(self) -> str:
+        """The store's location as it may be shown: the path, or the URL without its password."""
+        return self._db.where
 
     def close(self) -> None:
-        """Close the connection (the WAL is checkpointed by SQLite on the last close), after any write in flight."""
-        with self._lock:
-            self._conn.close()
+        """Close the connection(s), after any write in flight."""
+        self._db.close()
 
     def __enter__(self) -> Store:
         return self

@@ -1,4 +1,5 @@
-"""The SQLite connection, the versioned schema and the small helpers every table module shares.
+"""The SQLite backend of the store (its connection and versioned schema) and the timestamp helpers every table
+module shares.
 
 One connection per process, WAL journal, synchronous=NORMAL: a committed cycle survives a process crash and
 costs one fsync per checkpoint, not per transaction. The schema version lives in `PRAGMA user_version`;
@@ -21,7 +22,7 @@ from pathlib import Path
 from sync.errors import StoreError
 from sync.store.heal import is_damage, quick_check, salvage, set_aside
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "StoreError", "TableBase", "connect", "dt", "migrate", "ts"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteBackend", "StoreError", "connect", "dt", "migrate", "ts"]
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the whole first schema.
@@ -206,39 +207,57 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str]) -> int:
     return len(migrations)
 
 
-class TableBase:
-    """What the table mixins share: the connection and one way to run a write transaction."""
+class SqliteBackend:
+    """The store in one SQLite file: one connection per process, its use made serial by a lock (the loops write
+    from worker threads; writers keep their transactions short, so nobody waits long)."""
 
-    _conn: sqlite3.Connection
-    # The loops write from worker threads; one lock keeps the shared connection's use serial. Writers keep
-    # their transactions short (large writes are chunked), so nobody waits long.
-    _lock: threading.RLock
+    dialect = "sqlite"
+    seq = "rowid"  # the column that orders rows written in the same microsecond
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.where = str(self.path)
+        self.conn = connect(self.path)
+        self._lock = threading.RLock()
 
     @contextmanager
-    def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
+    def tx(self, what: str) -> Iterator[sqlite3.Connection]:
         """One write transaction; any SQLite failure rolls back and becomes a StoreError naming `what`."""
-        with self._lock, self._tx_unlocked(what) as conn:
-            yield conn
-
-    @contextmanager
-    def _tx_unlocked(self, what: str) -> Iterator[sqlite3.Connection]:
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._lock:
+            conn = self.conn
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreError(f"store: {what} failed: {exc}") from exc
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"store: {what} failed: {exc}") from exc
 
-    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
+    def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
         try:
             with self._lock:
-                return self._conn.execute(sql, params).fetchall()
+                return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"store: query failed: {exc}") from exc
+
+    def iter(self, sql: str, params: Sequence[object] = ()) -> Iterator[tuple]:  # type: ignore[type-arg]
+        """Stream rows (an export may cover millions) instead of fetching them all."""
+        try:
+            cur = self.conn.execute(sql, params)
+            while batch := cur.fetchmany(2000):
+                yield from batch
+        except sqlite3.Error as exc:
+            raise StoreError(f"store: query failed: {exc}") from exc
+
+    def schema_version(self) -> int:
+        return int(self.read("PRAGMA user_version")[0][0])
+
+    def close(self) -> None:
+        """Close the connection (the WAL is checkpointed by SQLite on the last close), after any write in flight."""
+        with self._lock:
+            self.conn.close()

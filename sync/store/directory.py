@@ -7,13 +7,13 @@ and rebuild them only when the number moved, instead of re-reading 100,000 users
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from itertools import islice
 
 from sync.models import DirectoryUser
-from sync.store._db import TableBase, ts
+from sync.store._db import ts
+from sync.store.backend import TableBase, Writer
 
 __all__ = ["DirectoryTables"]
 
@@ -26,7 +26,7 @@ _UPSERT = (
 )
 _BUMP = (
     "INSERT INTO directory_state (account_id, version) VALUES (?, 1)"
-    " ON CONFLICT (account_id) DO UPDATE SET version = version + 1"
+    " ON CONFLICT (account_id) DO UPDATE SET version = directory_state.version + 1"
 )
 
 
@@ -120,7 +120,7 @@ class DirectoryTables(TableBase):
                 (account_id,),
             )
 
-    def _bump(self, c: sqlite3.Connection, account_id: str) -> None:
+    def _bump(self, c: Writer, account_id: str) -> None:
         c.execute(_BUMP, (account_id,))
         # Re-read on the next directory_version() call: one query after a change, none otherwise.
         self._dir_versions.pop(account_id, None)

@@ -17,7 +17,8 @@ from itertools import chain, compress
 from operator import attrgetter, is_, itemgetter, ne
 
 from sync.models import ValidationRow
-from sync.store._db import TableBase, dt, ts
+from sync.store._db import dt, ts
+from sync.store.backend import TableBase
 
 __all__ = ["ItemTables"]
 
@@ -161,7 +162,8 @@ class ItemTables(TableBase):
         if new or gone:
             when = ts(now)
             with self._tx("saving write-back queue") as c:
-                c.executemany("INSERT OR REPLACE INTO writeback_pending (account_id, item_id, since) VALUES (?,?,?)",
+                c.executemany("INSERT INTO writeback_pending (account_id, item_id, since) VALUES (?,?,?)"
+                              " ON CONFLICT (account_id, item_id) DO UPDATE SET since = excluded.since",
                               [(account_id, item, when) for item in new])
                 c.executemany("DELETE FROM writeback_pending WHERE account_id = ? AND item_id = ?",
                               [(account_id, item) for item in gone])

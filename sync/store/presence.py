@@ -20,7 +20,6 @@ Rules (they decide what the history means):
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import compress, filterfalse
@@ -28,7 +27,8 @@ from operator import attrgetter, itemgetter, ne
 from types import MappingProxyType
 
 from sync.models import Change, CycleResult, Presence
-from sync.store._db import StoreError, TableBase, dt, ts
+from sync.store._db import dt, ts
+from sync.store.backend import TableBase
 
 __all__ = ["PresenceTables", "StateKey"]
 
@@ -62,7 +62,7 @@ def _where(accounts: Sequence[str] | None, since: datetime | None, until: dateti
     clauses: list[str] = []
     params: list[object] = []
     if accounts is not None:
-        clauses.append(f"account_id IN ({','.join('?' * len(accounts))})" if accounts else "0")
+        clauses.append(f"account_id IN ({','.join('?' * len(accounts))})" if accounts else "1 = 0")
         params.extend(accounts)
     if since is not None:
         clauses.append(f"{column} >= ?")
@@ -155,7 +155,7 @@ class PresenceTables(TableBase):
         where, params = _where(accounts, since, until, "changed_at")
         sql = (
             "SELECT account_id, upn, user_id, from_availability, from_activity, to_availability, to_activity,"
-            f" changed_at FROM transitions{where} ORDER BY changed_at, rowid"
+            f" changed_at FROM transitions{where} ORDER BY changed_at, {self._db.seq}"
         )
         for r in self._iter(sql, params):
             yield Change(r[0], r[1], r[2], r[3], r[4], r[5], r[6], dt(r[7]))
@@ -163,11 +163,14 @@ class PresenceTables(TableBase):
     def snapshots(self, accounts: Sequence[str] | None = None, at: datetime | None = None) -> Iterator[Change]:
         """Each user's state as of `at` (exclusive; None: latest): the transition that led into it."""
         where, params = _where(accounts, None, at, "changed_at")
-        # SQLite takes the bare columns from the row holding MAX(); the (account, user, time) index serves it.
-        sql = (
-            "SELECT account_id, upn, user_id, from_availability, from_activity, to_availability, to_activity,"
-            f" MAX(changed_at) FROM transitions{where} GROUP BY account_id, user_id ORDER BY account_id, upn"
-        )
+        cols = "account_id, upn, user_id, from_availability, from_activity, to_availability, to_activity"
+        if self._db.dialect == "postgresql":
+            sql = (f"SELECT {cols}, changed_at FROM (SELECT DISTINCT ON (account_id, user_id) {cols}, changed_at"
+                   f" FROM transitions{where} ORDER BY account_id, user_id, changed_at DESC, seq DESC) latest"
+                   " ORDER BY account_id, upn")
+        else:  # SQLite takes the bare columns from the row holding MAX(); the (account, user, time) index serves it
+            sql = (f"SELECT {cols}, MAX(changed_at) FROM transitions{where} GROUP BY account_id, user_id"
+                   " ORDER BY account_id, upn")
         for r in self._iter(sql, params):
             yield Change(r[0], r[1], r[2], r[3], r[4], r[5], r[6], dt(r[7]))
 
@@ -175,19 +178,10 @@ class PresenceTables(TableBase):
                until: datetime | None = None) -> Iterator[CycleResult]:
         """Recorded cycles with `since <= started_at < until`, oldest first."""
         where, params = _where(accounts, since, until, "started_at")
-        sql = f"SELECT {','.join(_CYCLE_COLUMNS)} FROM cycles{where} ORDER BY started_at, rowid"
+        sql = f"SELECT {','.join(_CYCLE_COLUMNS)} FROM cycles{where} ORDER BY started_at, {self._db.seq}"
         for r in self._iter(sql, params):
             yield CycleResult(
                 r[0], dt(r[1]), agents=r[2], valid=r[3], resolved=r[4], presences=r[5], changes=r[6],
                 requests=r[7], throttled=r[8], stale=r[9], written_back=r[10], duration_s=r[11], error=r[12],
                 needs_human=bool(r[13]),
             )
-
-    def _iter(self, sql: str, params: Sequence[object]) -> Iterator[tuple]:  # type: ignore[type-arg]
-        """Stream rows (an export may cover millions) instead of fetching them all."""
-        try:
-            cur = self._conn.execute(sql, params)
-            while batch := cur.fetchmany(2000):
-                yield from batch
-        except sqlite3.Error as exc:
-            raise StoreError(f"store: query failed: {exc}") from exc

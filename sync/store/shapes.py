@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sync.store._db import TableBase, dt, ts
+from sync.store._db import dt, ts
+from sync.store.backend import TableBase
 
 __all__ = ["Refusal", "ShapeTables"]
 

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import e2e_support as sup  # noqa: E402
 
+from sync.bench.postgres import TemporaryPostgres  # noqa: E402
 from sync.emulator.server import EmulatorServer  # noqa: E402
 
 
@@ -68,3 +69,11 @@ def limits(ctl: httpx.Client) -> Iterator[Callable[[dict[str, Any]], None]]:
         assert ctl.post("/_emulator/limits", json=values).status_code == 200
     yield change
     ctl.post("/_emulator/limits", json=saved)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[TemporaryPostgres]:
+    """A real PostgreSQL server for the session, in a temporary directory (Debian's initdb and pg_ctl; ``.ci/run``
+    installs the postgresql package when it is missing). Tests make a database each (``create_database``)."""
+    with TemporaryPostgres() as pg:
+        yield pg
