@@ -16,7 +16,8 @@
     │   └── PermanentGraphError     4xx that a retry will not fix                    exit 1
     │       └── NoFallbackError     every request shape of a ladder was refused      exit 1
     ├── RosterError                 the Agent list cannot be read or parsed          exit 1
-    └── StoreError                  the SQLite store or the state directory failed   exit 1
+    └── StoreError                  the store or the state directory failed          exit 1
+        └── LeaseLost               a write for an account another replica took over exit 1
 
     TransientError (mixin)          marks TransientAuthError and TransientGraphError, so one
                                     predicate (``isinstance(exc, TransientError)``) drives the retries.
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "GraphError",
+    "LeaseLost",
     "NeedsHumanError",
     "NoFallbackError",
     "PermanentGraphError",
@@ -227,3 +229,8 @@ class RosterError(SyncError):
 
 class StoreError(SyncError):
     """The store (SQLite in the state directory, or PostgreSQL) or the state directory cannot be used."""
+
+
+class LeaseLost(StoreError):
+    """A write for an account this replica no longer holds (its lease passed to another replica): refused, so a
+    paused or partitioned replica cannot write after the new holder started."""

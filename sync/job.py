@@ -24,6 +24,8 @@ from .observe.watch import observing
 from .outputs.folder import Outputs
 from .outputs.history import catch_up_history
 from .quota import ResourceUnitBudget, RetryAfterGate
+from .replicas.coordinator import Coordinator
+from .replicas.leases import LeaseBook
 from .runtime import AccountRuntime, RuntimeOptions
 from .scheduler import Scheduler
 from .secrets import KeyStore
@@ -141,9 +143,43 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
             if run_for is not None:
                 asyncio.get_running_loop().call_later(run_for, sched.request_stop)
             sched.needs_human.update(setup_failed)
+            coordinator = _coordinator(settings, sched, runtimes)
             async with observing(settings, sched, setup_errors):  # metrics, health, alerts (when asked for)
-                code = await _run_with_signals(sched, install_signals)
+                if coordinator is None:
+                    code = await _run_with_signals(sched, install_signals)
+                else:
+                    rounds = asyncio.ensure_future(coordinator.run(sched.stop))
+                    try:
+                        code = await _run_with_signals(sched, install_signals)
+                    finally:
+                        sched.request_stop()
+                        await rounds
+                        await coordinator.leave()  # SIGTERM: every account handed over at once
     return JobReport(code, sched.cycles, outputs)
+
+
+def _coordinator(settings: Settings, sched: Scheduler, runtimes: Sequence[AccountRuntime]) -> Coordinator | None:
+    """With a PostgreSQL store (and not --once), the accounts run only while this replica holds their leases."""
+    if settings.once or not runtimes or runtimes[0].store.dialect != "postgresql" or settings.store is None:
+        return None
+    store = runtimes[0].store
+    book = LeaseBook(settings.store.reveal(), ttl=settings.lease_ttl)
+
+    def take(account: str, token: int) -> None:
+        store.forget(account)  # another replica may have written since this one last held it
+        store.fence(account, book.id, token)
+        sched.start_account(account)
+
+    async def drop(account: str, graceful: bool) -> None:
+        if not graceful:
+            store.unfence(account)  # lost: not one more write
+        await sched.stop_account(account)
+        store.unfence(account)
+
+    sched.coordinated = True
+    log.info("replica %s: sharing %d account(s) through %s (lease TTL %g s, renewed every %g s)", book.id,
+             len(runtimes), store.where, settings.lease_ttl, settings.lease_renew)
+    return Coordinator(book, [rt.account_id for rt in runtimes], take, drop, renew_every=settings.lease_renew)
 
 
 async def _run_with_signals(sched: Scheduler, install_signals: bool) -> int:

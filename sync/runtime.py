@@ -269,7 +269,14 @@ class AccountRuntime:
     async def aclose(self) -> None:
         for http in self._clients:
             await http.aclose()
+        self._clients.clear()
         roster = self._loops.roster if self._loops is not None else None
         close = getattr(roster, "close", None)  # SharePointRoster's requests session
         if close is not None:
             close()
+
+    async def reset_loops(self) -> None:
+        """Close the loops' clients and forget the loops: the next ``loops()`` builds them from the store again
+        (another replica held the account meanwhile). The login stays."""
+        await self.aclose()
+        self._loops = None

@@ -60,6 +60,10 @@ class Scheduler:
         self.stall_log_every = stall_log_every  # seconds between ERROR lines while stalled
         self.stall_alert_after = stall_alert_after  # seconds stalled before the needs-a-human alert
         self.stalls: dict[str, StallWatch] = {}
+        # Several replicas (sync/replicas): an account runs only while this replica holds its lease.
+        self.coordinated = False
+        self.held: set[str] = set()
+        self._account_stops: dict[str, asyncio.Event] = {}
 
     @property
     def cycles(self) -> int:
@@ -138,7 +142,8 @@ class Scheduler:
             turns.append(("reports", loops.reports.run, loops.reports.interval))
         readers = [asyncio.ensure_future(_again(rt.account_id, name, run, stop, every, loops.state.note_failure))
                    for name, run, every in turns]
-        halt = asyncio.ensure_future(self.stop.wait())
+        mine = self._account_stops.setdefault(rt.account_id, asyncio.Event())
+        halt = asyncio.ensure_future(_either(self.stop, mine))  # the job stops, or this replica gives it up
         pending: set[asyncio.Future[Any]] = {presence, halt, *readers, *([writer] if writer else [])}
         try:
             while True:
@@ -157,7 +162,7 @@ class Scheduler:
             for t in slow:
                 t.cancel()
             await asyncio.gather(presence, *readers, *([writer] if writer else []), return_exceptions=True)
-        if not self.stop.is_set() and loops.writeback_enabled:
+        if not self.stop.is_set() and not mine.is_set() and loops.writeback_enabled:
             await self._drain(loops)  # max_cycles reached: what changed is written before the job ends
 
     async def _guard(self, rt: AccountRuntime, body: Callable[[AccountRuntime], Coroutine[Any, Any, None]]) -> None:
@@ -201,8 +206,28 @@ class Scheduler:
             if self.observer is not None:
                 self.observer.login_needed(rt.account_id)
 
+    def start_account(self, account_id: str) -> None:
+        """This replica took the account's lease: its loops start (now, or once its login is ready)."""
+        self.held.add(account_id)
+        self._account_stops.pop(account_id, None)
+        self._start_ready()
+
+    async def stop_account(self, account_id: str) -> None:
+        """This replica gives the account up: its loops stop (their current writes finish) and are built from
+        the store again when it comes back."""
+        self.held.discard(account_id)
+        self._account_stops.setdefault(account_id, asyncio.Event()).set()
+        task = self._tasks.pop(account_id, None)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        rt = next((r for r in self.runtimes if r.account_id == account_id), None)
+        if rt is not None:
+            await rt.reset_loops()
+
     def _start_ready(self) -> None:
         for rt in self.runtimes:
+            if self.coordinated and rt.account_id not in self.held:
+                continue
             task = self._tasks.get(rt.account_id)
             if rt.ready and (task is None or (task.done() and rt.account_id in self.needs_human)):
                 self.needs_human.discard(rt.account_id)
@@ -219,7 +244,8 @@ class Scheduler:
             self._freeze_gc()
             running = [t for t in self._tasks.values() if not t.done()]
             waiting = [rt for rt in self.runtimes if not rt.ready]
-            if not running and (not waiting or self.max_cycles is not None) or self.stop.is_set():
+            if self.stop.is_set() or (not running and not self.coordinated
+                                      and (not waiting or self.max_cycles is not None)):
                 break
             halt = asyncio.ensure_future(self.stop.wait())
             await asyncio.wait({halt, *running}, timeout=max(self.interval, 0.5),
@@ -271,6 +297,16 @@ class Scheduler:
         if self.failed_accounts:
             return EXIT_PARTIAL
         return EXIT_OK
+
+
+async def _either(a: asyncio.Event, b: asyncio.Event) -> None:
+    """Until one of two events is set."""
+    waits = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _again(account_id: str, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],

@@ -6,6 +6,7 @@ to exit codes (0 ok, 1 partial failure, 2 configuration or usage error, 3 an acc
     data.py     export, report
     account.py  login, doctor, encrypt-secret
     tools.py    emulator, bench, demo
+    replicas.py status (the replicas sharing a PostgreSQL store)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .common import app
 
 # Each module registers its commands on the app; this order is the order `presence-sync --help` lists them in.
 # isort: off
-from . import job, data, account, tools  # noqa: F401, E402
+from . import job, data, account, tools, replicas  # noqa: F401, E402
 # isort: on
 
 __all__ = ["app", "main"]

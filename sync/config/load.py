@@ -67,6 +67,8 @@ _SCALARS: dict[str, tuple[str | None, tuple[str, str] | None, str]] = {
     "alerts_webhook": ("PRESENCE_SYNC_ALERTS_WEBHOOK", ("Alerts", "Webhook"), "webhook"),
     "on_needs_human": ("PRESENCE_SYNC_ON_NEEDS_HUMAN", None, "text"),
     "store": ("PRESENCE_SYNC_STORE", ("Store", "Url"), "store"),
+    "lease_ttl": (None, ("Store", "LeaseTtl"), "seconds"),
+    "lease_renew": (None, ("Store", "LeaseRenew"), "seconds"),
 }
 MAX_CONFIG_BYTES = 1024 * 1024  # config.xml larger than this is refused before parsing
 
@@ -235,6 +237,11 @@ def load_settings(
     )
     problems.errors.sort(key=lambda pr: pr.line or 0)
     errors += layers.errors + problems.errors + _filter_problems(settings, doc is not None and section is not None)
+    if settings.lease_renew * 3 > settings.lease_ttl:
+        errors.append(ConfigProblem(problems.file, None, "Store/@LeaseRenew",
+                                    f"renewing every {settings.lease_renew:g} s is fewer than three renewals per "
+                                    f"lease TTL of {settings.lease_ttl:g} s: a replica could lose its lease while "
+                                    "it still writes.", "Make Store/@LeaseRenew at most a third of @LeaseTtl."))
     warnings += problems.warnings
     if errors:
         raise ConfigError(errors)

@@ -201,6 +201,8 @@ class Settings:
     # run --store / PRESENCE_SYNC_STORE / MsGraphPresenceSource/Store/@Url: a postgresql:// URL that several
     # replicas share (it may hold a password, hence Secret); None: presence-sync.sqlite in the state directory.
     store: Secret | None = None
+    lease_ttl: float = 6.0  # Store/@LeaseTtl: seconds a replica's lease on an account lives without renewal
+    lease_renew: float = 2.0  # Store/@LeaseRenew: seconds between renewals (at least three per TTL)
 
     @property
     def store_location(self) -> str | Path:

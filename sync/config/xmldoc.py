@@ -39,7 +39,7 @@ KNOWN: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "WriteBack": (frozenset({"Interval", "ResourceUnitsPerMinute", "Availability", "Activity", "PresenceUpdated", "UpnStatus"}), frozenset()),
     "PresenceBudget": (frozenset({"Requests", "Window"}), frozenset()),
     "Alerts": (frozenset({"Webhook"}), frozenset()),
-    "Store": (frozenset({"Url"}), frozenset()),
+    "Store": (frozenset({"Url", "LeaseTtl", "LeaseRenew"}), frozenset()),
     "Reports": (frozenset({"Library", "Folder"}), frozenset()),
 }
 

@@ -65,6 +65,21 @@ class Store(DirectoryTables, PresenceTables, ItemTables, ShapeTables):
         """The store's location as it may be shown: the path, or the URL without its password."""
         return self._db.where
 
+    def forget(self, account_id: str) -> None:
+        """Drop what is held in memory for the account (another replica may have written since): the next call
+        reads it from the database again. Called when this replica takes an account over."""
+        for cache in (self._dir_versions, self._snapshots, self._snapshot_versions, self._validation,
+                      self._validation_rows, self._written, self._pending_since):
+            cache.pop(account_id, None)  # type: ignore[attr-defined]
+
+    def fence(self, account_id: str, replica: str, token: int) -> None:
+        """Writes for the account must hold this lease token from now on (PostgreSQL; a no-op for SQLite)."""
+        self._db.fence(account_id, replica, token)
+
+    def unfence(self, account_id: str) -> None:
+        """Refuse the account's writes from now on (its lease is gone; PostgreSQL; a no-op for SQLite)."""
+        self._db.unfence(account_id)
+
     def close(self) -> None:
         """Close the connection(s), after any write in flight."""
         self._db.close()

@@ -89,6 +89,16 @@ MIGRATIONS: tuple[str, ...] = (
         reason TEXT NOT NULL,
         PRIMARY KEY (account_id, ladder, shape)) WITHOUT ROWID;
     """,
+    # 5 -> 6: replicas and their leases on accounts (used by the PostgreSQL backend; kept here so both backends
+    # carry the same schema versions).
+    """
+    CREATE TABLE replicas (
+        id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL);
+    CREATE TABLE leases (
+        account_id TEXT PRIMARY KEY, holder TEXT, token INTEGER NOT NULL DEFAULT 0, expires_at TEXT,
+        changed_at TEXT);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -221,8 +231,9 @@ class SqliteBackend:
         self._lock = threading.RLock()
 
     @contextmanager
-    def tx(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction; any SQLite failure rolls back and becomes a StoreError naming `what`."""
+    def tx(self, what: str, account: str | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any SQLite failure rolls back and becomes a StoreError naming `what`. (One
+        process owns a SQLite store, under the state directory's lock: no lease, so ``account`` is not checked.)"""
         with self._lock:
             conn = self.conn
             try:
@@ -256,6 +267,12 @@ class SqliteBackend:
 
     def schema_version(self) -> int:
         return int(self.read("PRAGMA user_version")[0][0])
+
+    def fence(self, account: str, replica: str, token: int) -> None:
+        """No leases on a SQLite store: one process owns it."""
+
+    def unfence(self, account: str) -> None:
+        """No leases on a SQLite store: one process owns it."""
 
     def close(self) -> None:
         """Close the connection (the WAL is checkpointed by SQLite on the last close), after any write in flight."""

@@ -33,13 +33,17 @@ class Backend(Protocol):
     seq: str  # the column that orders rows inserted at the same instant
     where: str  # the store's location as it may be shown (no password)
 
-    def tx(self, what: str) -> AbstractContextManager[Writer]: ...
+    def tx(self, what: str, account: str | None = None) -> AbstractContextManager[Writer]: ...
 
     def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
 
     def iter(self, sql: str, params: Sequence[object] = ()) -> Iterator[tuple[Any, ...]]: ...
 
     def schema_version(self) -> int: ...
+
+    def fence(self, account: str, replica: str, token: int) -> None: ...
+
+    def unfence(self, account: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -49,9 +53,11 @@ class TableBase:
 
     _db: Backend
 
-    def _tx(self, what: str) -> AbstractContextManager[Writer]:
-        """One write transaction; any failure rolls back and becomes a StoreError naming `what`."""
-        return self._db.tx(what)
+    def _tx(self, what: str, account: str) -> AbstractContextManager[Writer]:
+        """One write transaction for ``account``; any failure rolls back and becomes a StoreError naming `what`.
+        Where replicas hold leases (PostgreSQL), the transaction first checks this replica's fencing token for
+        the account and raises LeaseLost when another replica took it over."""
+        return self._db.tx(what, account)
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return self._db.read(sql, params)

@@ -51,7 +51,7 @@ class DirectoryTables(TableBase):
         chunk = list(islice(rows, 5000))
         while chunk:
             following = list(islice(rows, 5000))
-            with self._tx("saving directory users") as c:
+            with self._tx("saving directory users", account_id) as c:
                 c.executemany(_UPSERT, chunk)
                 if not following:
                     self._bump(c, account_id)
@@ -63,7 +63,7 @@ class DirectoryTables(TableBase):
         """Remove users the delta reported as `@removed`. Returns how many ids were given."""
         keys = [(account_id, i) for i in ids]
         if keys:
-            with self._tx("deleting directory users") as c:
+            with self._tx("deleting directory users", account_id) as c:
                 c.executemany("DELETE FROM users WHERE account_id = ? AND id = ?", keys)
                 self._bump(c, account_id)
         return len(keys)
@@ -89,7 +89,7 @@ class DirectoryTables(TableBase):
     def set_delta_link(self, account_id: str, delta_link: str | None, synced_at: datetime | None = None) -> None:
         """Remember where the next delta round starts (after its pages were stored)."""
         when = ts(synced_at or datetime.now(UTC))
-        with self._tx("saving the delta link") as c:
+        with self._tx("saving the delta link", account_id) as c:
             c.execute(
                 "INSERT INTO directory_state (account_id, delta_link, synced_at) VALUES (?,?,?)"
                 " ON CONFLICT (account_id) DO UPDATE SET delta_link=excluded.delta_link,"
@@ -112,7 +112,7 @@ class DirectoryTables(TableBase):
 
     def reset_directory(self, account_id: str) -> None:
         """Forget the account's users and delta link (the token expired, HTTP 410): the next sync is full."""
-        with self._tx("resetting the directory") as c:
+        with self._tx("resetting the directory", account_id) as c:
             c.execute("DELETE FROM users WHERE account_id = ?", (account_id,))
             self._bump(c, account_id)
             c.execute(

@@ -99,7 +99,7 @@ class ItemTables(TableBase):
         changed = list(compress(new.values(), map(ne, map(cur.get, new.keys()), new.values())))
         gone = [i for i in cur if i not in new]
         when = ts(updated_at or datetime.now(UTC))
-        with self._tx("saving validation results") as c:
+        with self._tx("saving validation results", account_id) as c:
             c.executemany(
                 _UPSERT_VALIDATION,
                 [(account_id, v[0], v[1], v[2], v[3], ";".join(v[4]), v[5], v[6], v[7], v[8], v[9], when)
@@ -161,7 +161,7 @@ class ItemTables(TableBase):
         gone = [item for item in since if item not in pending]
         if new or gone:
             when = ts(now)
-            with self._tx("saving write-back queue") as c:
+            with self._tx("saving write-back queue", account_id) as c:
                 c.executemany("INSERT INTO writeback_pending (account_id, item_id, since) VALUES (?,?,?)"
                               " ON CONFLICT (account_id, item_id) DO UPDATE SET since = excluded.since",
                               [(account_id, item, when) for item in new])
@@ -188,7 +188,7 @@ class ItemTables(TableBase):
         since = self._since_of(account_id)
         copies = {item: {**last.get(item, {}), **fields} for item, fields in items.items()}  # columns left out keep
         waited = sorted(item for item in copies if item in since)
-        with self._tx("saving write-back state") as c:
+        with self._tx("saving write-back state", account_id) as c:
             c.executemany(
                 _UPSERT_WRITEBACK,
                 [(account_id, item, json.dumps(f, sort_keys=True), when) for item, f in copies.items()],
@@ -200,7 +200,7 @@ class ItemTables(TableBase):
 
     def reset_writeback(self, account_id: str) -> None:
         """Forget what was written (e.g. the list was restored): the next round rewrites every item."""
-        with self._tx("resetting write-back state") as c:
+        with self._tx("resetting write-back state", account_id) as c:
             c.execute("DELETE FROM writeback WHERE account_id = ?", (account_id,))
         self._written.pop(account_id, None)
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sync.errors import StoreError
+from sync.errors import LeaseLost, StoreError
 from sync.store._db import MIGRATIONS as SQLITE_MIGRATIONS
 from sync.store.backend import redact_url
 
@@ -101,6 +101,16 @@ MIGRATIONS: tuple[str, ...] = (
         reason TEXT NOT NULL,
         PRIMARY KEY (account_id, ladder, shape));
     """,
+    # 5 -> 6: replicas (heartbeats) and leases on accounts with fencing tokens (sync/replicas/leases.py). The
+    # database's clock (now()) is the only clock that decides who holds what.
+    """
+    CREATE TABLE replicas (
+        id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at TIMESTAMPTZ NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE leases (
+        account_id TEXT PRIMARY KEY, holder TEXT, token BIGINT NOT NULL DEFAULT 0, expires_at TIMESTAMPTZ,
+        changed_at TIMESTAMPTZ);
+    """,
 )
 assert len(MIGRATIONS) == len(SQLITE_MIGRATIONS), "both backends carry the same schema versions"
 
@@ -147,6 +157,7 @@ class PostgresBackend:
         self._psycopg = psycopg
         self.url, self.where = url, redact_url(url)
         self._lock = threading.RLock()  # the in-memory caches above assume one writer at a time, as with SQLite
+        self.fences: dict[str, tuple[str, int]] = {}  # account -> (replica, token) its writes must still hold
         # Keepalives let the server notice a dead replica's connection; the client notices a dead server.
         kwargs: dict[str, Any] = {"autocommit": True, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
                   "keepalives_count": 3, "connect_timeout": max(1, int(timeout)),
@@ -203,12 +214,30 @@ class PostgresBackend:
 
     # --- statements ------------------------------------------------------------------------------------------
 
+    def fence(self, account: str, replica: str, token: int) -> None:
+        """From now on every write for ``account`` checks, in its own transaction, that ``replica`` still holds
+        the account's lease with ``token`` (the fencing token); otherwise it is refused with LeaseLost."""
+        self.fences[account] = (replica, token)
+
+    def unfence(self, account: str) -> None:
+        """The lease was released or lost: writes for ``account`` are refused until the next ``fence``."""
+        self.fences[account] = ("", -1)
+
     @contextmanager
-    def tx(self, what: str) -> Iterator[_Writer]:
+    def tx(self, what: str, account: str | None = None) -> Iterator[_Writer]:
         psycopg = self._psycopg
+        fence = self.fences.get(account) if account is not None else None
         with self._lock:
             try:
                 with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                    if fence is not None:
+                        # FOR SHARE: a takeover (UPDATE of the lease row) waits for this write to commit, and a
+                        # write after the takeover sees the new token and is refused.
+                        cur.execute("SELECT 1 FROM leases WHERE account_id = %s AND holder = %s AND token = %s"
+                                    " AND expires_at > now() FOR SHARE", (account, fence[0], fence[1]))
+                        if cur.fetchone() is None:
+                            raise LeaseLost(f"store: {what} refused: this replica no longer holds account "
+                                            f"{account} (fencing token {fence[1]})")
                     yield _Writer(cur)
             except psycopg.Error as exc:
                 raise StoreError(f"store: {what} failed: {_reason(exc)}") from None

@@ -126,7 +126,7 @@ class PresenceTables(TableBase):
                 )
         if not rows:
             return []
-        with self._tx("saving presences") as c:
+        with self._tx("saving presences", account_id) as c:
             c.executemany(_UPSERT_CURRENT, rows)
             if changes:
                 c.executemany(
@@ -146,7 +146,7 @@ class PresenceTables(TableBase):
         values = [getattr(result, c) for c in _CYCLE_COLUMNS]
         values[1] = ts(result.started_at)
         values[13] = int(result.needs_human)
-        with self._tx("saving the cycle") as c:
+        with self._tx("saving the cycle", result.account_id) as c:
             c.execute(f"INSERT INTO cycles ({','.join(_CYCLE_COLUMNS)}) VALUES ({','.join('?' * 14)})", values)
 
     def history(self, accounts: Sequence[str] | None = None, since: datetime | None = None,

@@ -29,7 +29,7 @@ class ShapeTables(TableBase):
         return [Refusal(str(r[0]), str(r[1]), dt(str(r[2])), str(r[3])) for r in rows]
 
     def save_refusal(self, account_id: str, refusal: Refusal) -> None:
-        with self._tx("remembering a refused request shape") as c:
+        with self._tx("remembering a refused request shape", account_id) as c:
             c.execute("INSERT INTO refused_shapes (account_id, ladder, shape, refused_at, reason) VALUES (?,?,?,?,?)"
                       " ON CONFLICT (account_id, ladder, shape) DO UPDATE SET refused_at = excluded.refused_at,"
                       " reason = excluded.reason",
@@ -37,7 +37,7 @@ class ShapeTables(TableBase):
 
     def forget_refusals(self, account_id: str, ladder: str | None = None) -> None:
         """Drop the account's remembered refusals (of one ladder), e.g. once they are a day old."""
-        with self._tx("forgetting refused request shapes") as c:
+        with self._tx("forgetting refused request shapes", account_id) as c:
             if ladder is None:
                 c.execute("DELETE FROM refused_shapes WHERE account_id = ?", (account_id,))
             else:

@@ -137,8 +137,8 @@ def run_cli(args: Sequence[str], cwd: Path, timeout: float = 60.0,
 class Running:
     """A CLI process whose stderr/stdout lines are collected by threads while the test drives it."""
 
-    def __init__(self, args: Sequence[str], cwd: Path) -> None:
-        self.proc = subprocess.Popen([CLI, *args], cwd=cwd, env=cli_env(), stdout=subprocess.PIPE,
+    def __init__(self, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen([CLI, *args], cwd=cwd, env={**cli_env(), **(env or {})}, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self.lines: list[str] = []
         self.stdout: list[str] = []

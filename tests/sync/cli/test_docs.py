@@ -37,7 +37,7 @@ def documented(option: str, text: str) -> bool:
 
 def test_the_cli_has_the_commands_of_the_issue() -> None:
     assert set(COMMANDS) == {"run", "validate", "export", "report", "login", "encrypt-secret", "emulator", "demo",
-                             "bench", "doctor"}
+                             "bench", "doctor", "status"}
 
 
 def test_readme_names_every_command() -> None:

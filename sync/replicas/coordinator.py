@@ -1,0 +1,126 @@
+"""One replica's lease round, every ``renew_every`` seconds (2 s by default, three per 6 s TTL):
+
+1. heartbeat, then renew every held lease. A renewal refused (the lease expired or passed to another replica)
+   stops that account at once; a renewal that fails or hangs (the database is unreachable) stops every held
+   account at once, because this replica can no longer prove it holds them before their TTL runs out;
+2. read the live replicas and compute this replica's share (``plan.share``): above it, hand accounts over (their
+   loops finish their writes, then the lease is released); below it, take free or expired leases.
+
+``take(account, token)`` and ``drop(account, graceful)`` are the scheduler's side: start an account's loops
+with the store fenced by ``token``, or stop them (``graceful``: let the writes in flight finish first; else
+refuse the store's writes for the account at once, then stop). ``leave()`` is the SIGTERM path: every account
+is handed over, then the replica's row is deleted so the others' shares grow at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from sync.errors import StoreError
+
+from .leases import DEFAULT_RENEW, LeaseBook
+from .plan import decide, share
+
+__all__ = ["Coordinator"]
+
+log = logging.getLogger(__name__)
+
+Take = Callable[[str, int], None]
+Drop = Callable[[str, bool], Awaitable[None]]
+
+
+class Coordinator:
+    def __init__(self, book: LeaseBook, accounts: Sequence[str], take: Take, drop: Drop, *,
+                 renew_every: float = DEFAULT_RENEW) -> None:
+        self.book, self.accounts = book, list(accounts)
+        self.take, self.drop = take, drop
+        self.renew_every = renew_every
+        self.held: dict[str, int] = {}  # account -> fencing token
+        self.changes = 0  # leases taken or given up by this replica (metrics)
+        self.renewal_seconds: list[float] = []  # the last rounds' renewal latency (metrics)
+        self.failing = ""  # why the last round failed ("" when it worked)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Lease rounds until ``stop``; then ``leave()`` is the caller's."""
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                # A round that cannot finish inside a renewal interval cannot prove the leases either.
+                await asyncio.wait_for(self._round(), timeout=self.renew_every * 1.5)
+                if self.failing:
+                    log.info("replica %s: the lease database answers again", self.book.id)
+                self.failing = ""
+            except (StoreError, TimeoutError) as exc:
+                why = str(exc) if isinstance(exc, StoreError) else "a lease round did not finish in time"
+                if why != self.failing:
+                    log.error("replica %s: %s; stopping its %d account(s) until the database answers again",
+                              self.book.id, why, len(self.held))
+                self.failing = why
+                await self._drop_all(graceful=False)
+            left = self.renew_every - (time.monotonic() - started)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(0.05, left))
+            except TimeoutError:
+                pass
+
+    async def _round(self) -> None:
+        book = self.book
+        await asyncio.to_thread(book.ensure, self.accounts)
+        t0 = time.monotonic()
+        await asyncio.to_thread(book.heartbeat)
+        for account, token in list(self.held.items()):
+            if not await asyncio.to_thread(book.renew, account, token):
+                log.error("replica %s: lost account %s (lease token %d expired or was taken over); stopped it",
+                          book.id, account, token)
+                del self.held[account]
+                self.changes += 1
+                await self.drop(account, False)
+        self.renewal_seconds = (self.renewal_seconds + [time.monotonic() - t0])[-50:]
+        live = await asyncio.to_thread(book.live_replicas)
+        quota = share(len(self.accounts), live, book.id)
+        leases = await asyncio.to_thread(book.leases, self.accounts)
+        free = [ls.account for ls in leases
+                if ls.holder is None or ls.expires_in is None or ls.expires_in <= 0 or ls.holder == book.id]
+        release, take = decide(self.held, free, quota)
+        for account in release:
+            await self._hand_over(account, f"share of {quota} with {len(live)} replica(s)")
+        for account in take:
+            got: int | None = await asyncio.to_thread(book.acquire, account)
+            if got is None:
+                continue  # another replica was faster
+            self.held[account] = token = got
+            self.changes += 1
+            log.info("replica %s: took account %s (lease token %d; %d of %d account(s), %d replica(s))",
+                     book.id, account, token, len(self.held), len(self.accounts), len(live))
+            self.take(account, token)
+
+    async def _hand_over(self, account: str, why: str) -> None:
+        token = self.held.pop(account)
+        self.changes += 1
+        await self.drop(account, True)  # its writes finish first
+        try:
+            await asyncio.to_thread(self.book.release, account, token)
+            log.info("replica %s: handed account %s over (%s)", self.book.id, account, why)
+        except StoreError as exc:  # it expires on its own within a TTL
+            log.warning("replica %s: account %s stopped, but its lease could not be released (%s); it expires "
+                        "within %g s", self.book.id, account, exc, self.book.ttl)
+
+    async def _drop_all(self, graceful: bool) -> None:
+        for account in list(self.held):
+            del self.held[account]
+            self.changes += 1
+            await self.drop(account, graceful)
+
+    async def leave(self) -> None:
+        """Hand every account over and deregister (SIGTERM); what cannot be released expires within a TTL."""
+        for account in list(self.held):
+            await self._hand_over(account, "this replica stops")
+        try:
+            await asyncio.to_thread(self.book.leave)
+        except StoreError as exc:
+            log.warning("replica %s: could not deregister (%s); the others stop counting it within %g s",
+                        self.book.id, exc, self.book.ttl)
+        await asyncio.to_thread(self.book.close)

@@ -1,0 +1,89 @@
+"""Two replicas of `run --interval 1 --store postgresql://...` against the local tenant: they split the two
+accounts, the one that gets SIGTERM hands its account over and exits 0, and the other one takes it and reads its
+presence; no account is ever held by both."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import e2e_support as sup
+import psycopg
+
+from sync.bench.postgres import TemporaryPostgres
+from sync.emulator.server import EmulatorServer
+
+
+def holders(url: str) -> dict[str, str | None]:
+    with psycopg.connect(url) as conn:
+        return {r[0]: r[1] for r in conn.execute(
+            "SELECT account_id, holder FROM leases WHERE expires_at > now() OR holder IS NULL").fetchall()}
+
+
+def until(pred: Any, timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while not pred():
+        assert time.monotonic() - start < timeout, f"not within {timeout} s: {what}"
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+def replica(config: Path, tmp: Path, name: str, url: str) -> sup.Running:
+    return sup.Running(["run", "--config", str(config), "--state-dir", str(tmp / f"state-{name}"), "--out",
+                        str(tmp / f"out-{name}"), "--interval", "1", "--store", url], cwd=tmp,
+                       env={"PRESENCE_SYNC_KEY_FILE": str(tmp / "state" / "secret.key")})  # one key, every replica
+
+
+def test_two_replicas_split_the_accounts_and_hand_over_on_sigterm(
+        tmp_path: Path, emulator: EmulatorServer, tenant_info: dict[str, Any], postgres: TemporaryPostgres) -> None:
+    url = postgres.create_database("replicas_e2e")
+    config, _, _ = sup.both_tenants(tmp_path, tenant_info, emulator)
+    a = replica(config, tmp_path, "a", url)
+    b = None
+    try:
+        assert a.wait_for(lambda ls: sum("took account" in ln for ln in ls) == 2, 40), a.text[-3000:]
+        assert a.wait_for(lambda ls: len([ln for ln in ls if sup.CYCLE_MARK in ln]) >= 2, 40), a.text[-3000:]
+        assert set(holders(url).values()) == {next(iter(holders(url).values()))}  # one replica holds both
+        b = replica(config, tmp_path, "b", url)
+        until(lambda: len(set(holders(url).values()) - {None}) == 2, 20, "the accounts split between the replicas")
+        assert a.wait_for(lambda ls: any("handed account" in ln for ln in ls), 5), a.text[-3000:]
+        shown = sup.run_cli(["status", "--store", url, "--json"], cwd=tmp_path)
+        assert shown.returncode == 0 and postgres.password not in shown.stdout, shown.stderr
+        doc = json.loads(shown.stdout)
+        assert doc["store"].startswith("postgresql://postgres:***@127.0.0.1:")
+        assert sorted(r["accounts"] for r in doc["replicas"] if r["live"]) == [1, 1]
+        assert {x["account"] for x in doc["accounts"] if x["holder"]} == {"contoso", "fabrikam"}
+        table = sup.run_cli(["status"], cwd=tmp_path, env={"PRESENCE_SYNC_STORE": url})
+        assert table.returncode == 0 and "contoso" in table.stdout and "lease expires" in table.stdout
+        taken_by_b = [ln for ln in b.lines if "took account" in ln]
+        assert len(taken_by_b) == 1, b.text[-3000:]
+        moved = "contoso" if "took account contoso" in taken_by_b[0] else "fabrikam"
+        assert b.wait_for(lambda ls: any(sup.CYCLE_MARK in ln and f"account {moved}:" in ln for ln in ls), 30), \
+            b.text[-3000:]
+        lines_before = len(a.lines)
+        t0 = time.monotonic()
+        assert b.terminate(signal.SIGTERM, timeout=30) == 0, b.text[-3000:]
+        assert any(f"handed account {moved} over (this replica stops)" in ln for ln in b.lines), b.text[-3000:]
+        assert a.wait_for(lambda ls: any(f"took account {moved}" in ln for ln in ls[lines_before:]), 10), \
+            a.text[-3000:]
+        assert a.wait_for(lambda ls: any(sup.CYCLE_MARK in ln and f"account {moved}:" in ln
+                                         for ln in ls[lines_before:]), 10), a.text[-3000:]
+        took_over = time.monotonic() - t0
+        assert took_over < 12, took_over
+        assert len(set(holders(url).values())) == 1
+    finally:
+        if b is not None and b.proc.poll() is None:
+            b.terminate()
+        code = a.terminate(signal.SIGTERM, timeout=30)
+    assert code == 0, a.text[-3000:]
+    assert holders(url) == {"contoso": None, "fabrikam": None}  # both released on the way out
+    for r in (a, b):
+        assert r is not None and "Traceback" not in r.text and postgres.password not in r.text
+
+
+def test_status_without_a_postgresql_store_says_what_to_pass(tmp_path: Path) -> None:
+    shown = sup.run_cli(["status"], cwd=tmp_path, env={"PRESENCE_SYNC_STORE": ""})
+    assert shown.returncode == 2 and "pass --store postgresql://" in shown.stderr and "Traceback" not in shown.stderr
