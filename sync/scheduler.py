@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from .errors import EXIT_NEEDS_HUMAN, EXIT_OK, EXIT_PARTIAL, NeedsHumanError, SyncError
+from .errors import EXIT_NEEDS_HUMAN, EXIT_OK, EXIT_PARTIAL, LeaseLost, NeedsHumanError, StoreError, SyncError
 from .http import CURRENT_ACCOUNT
 from .loops import AccountLoops, cycle_line
 from .models import CycleResult
@@ -320,6 +320,17 @@ async def _again(account_id: str, name: str, run: Callable[[asyncio.Event], Coro
             return
         except NeedsHumanError:
             raise
+        except LeaseLost as exc:  # another replica runs the account now; the coordinator is stopping it here
+            log.info("account %s: the %s loop stopped: %s", account_id, name, exc)
+            return
+        except StoreError as exc:  # the store is unreachable (its database restarts): a failure, not a defect
+            log.error("account %s: the %s loop failed: %s; it starts again in %g s", account_id, name, exc, every)
+            note(f"the {name} loop failed: {exc}")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(1.0, every))
+            except TimeoutError:
+                pass
+            continue
         except Exception as exc:  # noqa: BLE001 - the last line of defence; the traceback is logged
             log.exception("account %s: the %s loop stopped on an unexpected error (please report it); it starts "
                           "again in %g s", account_id, name, every)

@@ -133,9 +133,9 @@ def cli_env() -> dict[str, str]:
 class Job:
     """``presence-sync ARGS`` in a subprocess; every output line kept with the wall time it arrived."""
 
-    def __init__(self, args: Sequence[str], cwd: Path) -> None:
+    def __init__(self, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> None:
         self.started = time.time()
-        self.proc = subprocess.Popen([sys.executable, "-m", "sync.cli", *args], cwd=cwd, env=cli_env(),
+        self.proc = subprocess.Popen([sys.executable, "-m", "sync.cli", *args], cwd=cwd, env={**cli_env(), **(env or {})},
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         self.lines: list[tuple[float, str]] = []
         self._lock = threading.Lock()

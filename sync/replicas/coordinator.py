@@ -3,7 +3,8 @@
 1. heartbeat, then renew every held lease. A renewal refused (the lease expired or passed to another replica)
    stops that account at once; a renewal that fails or hangs (the database is unreachable) stops every held
    account at once, because this replica can no longer prove it holds them before their TTL runs out;
-2. read the live replicas and compute this replica's share (``plan.share``): above it, hand accounts over (their
+2. read the live replicas and compute this replica's share (after a failed round, the first good one only
+   heartbeats, so that replicas coming back from an outage count each other) (``plan.share``): above it, hand accounts over (their
    loops finish their writes, then the lease is released); below it, take free or expired leases.
 
 ``take(account, token)`` and ``drop(account, graceful)`` are the scheduler's side: start an account's loops
@@ -49,9 +50,13 @@ class Coordinator:
             started = time.monotonic()
             try:
                 # A round that cannot finish inside a renewal interval cannot prove the leases either.
-                await asyncio.wait_for(self._round(), timeout=self.renew_every * 1.5)
                 if self.failing:
+                    # Back after an outage: every replica's heartbeat is stale, so one that counted the live
+                    # replicas now would see itself alone and take every account. Heartbeat first; take next round.
+                    await asyncio.wait_for(asyncio.to_thread(self.book.heartbeat), timeout=self.renew_every * 1.5)
                     log.info("replica %s: the lease database answers again", self.book.id)
+                else:
+                    await asyncio.wait_for(self._round(), timeout=self.renew_every * 1.5)
                 self.failing = ""
             except (StoreError, TimeoutError) as exc:
                 why = str(exc) if isinstance(exc, StoreError) else "a lease round did not finish in time"

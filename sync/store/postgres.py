@@ -147,7 +147,8 @@ class PostgresBackend:
     dialect = "postgresql"
     seq = "seq"
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 10.0,
+                 wait: float = 2.0) -> None:
         try:
             import psycopg
             from psycopg_pool import ConnectionPool
@@ -173,6 +174,9 @@ class PostgresBackend:
                                         check=ConnectionPool.check_connection, timeout=timeout,
                                         name="presence-sync")
             self._pool.open(wait=True, timeout=timeout)
+            # A statement waits at most ``wait`` seconds for a connection: while the server is down, a tick fails
+            # fast (and says so) instead of holding the store for the pool's whole connect timeout.
+            self._pool.timeout = wait
         except Exception as exc:  # PoolTimeout, a bad URL (ProgrammingError), ...
             raise StoreError(f"cannot connect to the store {self.where}: {_reason(exc)}",
                              hint="Check the URL, that the server is running and accepts this user, and the "

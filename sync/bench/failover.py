@@ -1,0 +1,231 @@
+"""The failover program: replicas of ``presence-sync run --interval 1 --store postgresql://...`` sharing the
+accounts of a local tenant, their holders killed, paused and stopped at seeded moments; what the others did.
+
+Set-up: a real PostgreSQL server in a temporary directory (``TemporaryPostgres``), the local tenant in its own
+process with N generated tenants (``start_tenant``), one config.xml with an application account per tenant and
+one key file for every replica, and 3 replicas. The faults, at seeded moments inside their own slots of the run:
+SIGKILL the holder of a random account; SIGSTOP the holder of another for 2 TTLs, then SIGCONT; SIGTERM a
+replica; start a fourth; restart PostgreSQL with a 10 s outage.
+
+What is measured, from the replicas' own log lines (each line stamped with the wall time it arrived):
+- takeover: from the SIGKILL / SIGSTOP to the first presence tick of each of the victim's accounts on another
+  replica; handover: the same from a SIGTERM;
+- split brain: presence ticks of one account on two replicas less than one interval apart, after the first of
+  them took it over (a replica that resumes from SIGSTOP must not tick an account it no longer holds);
+- stale writes: the store writes refused with LeaseLost (the paused replica's, on purpose) and any accepted;
+- balance: held accounts per live replica, max - min, 3 renewals after each change;
+- the outage: from PostgreSQL being back to a presence tick of every account;
+- crashes: replicas that exited non-zero or printed a traceback.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .harness import Job
+from .job import bench_config
+from .postgres import TemporaryPostgres
+from .tenant import start_tenant
+
+__all__ = ["FailoverOptions", "report", "run_failover"]
+
+_TOOK = re.compile(r"replica (\S+): took account (\S+) ")
+_TICK = re.compile(r"account (\S+): agents=\d+ .*presences=(\d+)")
+
+
+@dataclass(frozen=True)
+class FailoverOptions:
+    seconds: float = 600.0
+    replicas: int = 3
+    tenants: int = 6
+    users: int = 1200
+    agents: int = 300
+    outage: float = 10.0
+    seed: int = 7
+    ttl: float = 6.0
+    renew: float = 2.0
+
+
+class _Replica:
+    def __init__(self, name: str, job: Job) -> None:
+        self.name, self.job = name, job
+        self.stopped_at: float | None = None
+
+    def held(self) -> set[str]:
+        """The accounts this replica holds by its log (took minus handed over / lost / stopped)."""
+        mine: set[str] = set()
+        for _, ln in self.job.lines:
+            if (m := _TOOK.search(ln)) is not None:
+                mine.add(m.group(2))
+            elif "handed account " in ln or "lost account " in ln:
+                mine.discard(ln.split(" account ", 1)[1].split()[0])
+            elif "stopping its" in ln and "until the database answers" in ln:
+                mine.clear()
+        return mine
+
+    def ticks(self) -> list[tuple[float, str]]:
+        return [(t, m.group(1)) for t, ln in self.job.lines if (m := _TICK.search(ln)) and int(m.group(2)) > 0]
+
+
+def _first_tick_elsewhere(replicas: list[_Replica], victim: _Replica, account: str, since: float) -> float | None:
+    times = [t for r in replicas if r is not victim for t, acc in r.ticks() if acc == account and t >= since]
+    return min(times) - since if times else None
+
+
+def run_failover(opts: FailoverOptions, work: Path | None = None) -> dict[str, Any]:
+    import tempfile
+
+    rng = random.Random(opts.seed)
+    with tempfile.TemporaryDirectory(prefix="presence-failover-") as tmp_s:
+        tmp = work or Path(tmp_s)
+        names = [f"t{i:02d}" for i in range(1, opts.tenants + 1)]
+        with TemporaryPostgres() as pg, start_tenant(tmp / "tenant", [(n, opts.users, opts.agents) for n in names],
+                                                     seed=opts.seed) as tenant:
+            url = pg.create_database("failover")
+            keys = tmp / "keys"
+            config = bench_config(tenant.info, keys, tenant.ca_file, tmp / "config.xml", quota=6250,
+                                  writeback_interval=5.0)
+            xml = config.read_text(encoding="utf-8").replace(
+                "<Accounts>", f'<Store LeaseTtl="{opts.ttl:g}" LeaseRenew="{opts.renew:g}"/>\n    <Accounts>', 1)
+            config.write_text(xml, encoding="utf-8")
+            env = {"PRESENCE_SYNC_KEY_FILE": str(keys / "secret.key")}
+
+            def start(name: str) -> _Replica:
+                return _Replica(name, Job(["run", "--config", str(config), "--state-dir", str(tmp / f"state-{name}"),
+                                           "--out", str(tmp / f"out-{name}"), "--interval", "1", "--store", url],
+                                          tmp, env=env))
+
+            reps = [start(f"r{i}") for i in range(1, opts.replicas + 1)]
+            t0 = time.time()
+            events: list[dict[str, Any]] = []
+            balance: list[int] = []
+            slot = opts.seconds / 6
+
+            def at(k: float) -> None:
+                target = t0 + slot * k + rng.uniform(0, slot * 0.3)
+                while time.time() < target:
+                    time.sleep(0.1)
+
+            def live() -> list[_Replica]:
+                return [r for r in reps if r.stopped_at is None and r.job.proc.poll() is None]
+
+            def holder_of_any() -> tuple[_Replica, set[str]]:
+                options = [(r, r.held()) for r in live() if r.held()]
+                r, held = rng.choice(options)
+                return r, held
+
+            def check_balance() -> None:
+                time.sleep(3 * opts.renew + 1)
+                counts = [len(r.held()) for r in live()]
+                balance.append(max(counts) - min(counts) if counts else 0)
+
+            at(1)
+            victim, held = holder_of_any()
+            victim.job.proc.send_signal(signal.SIGKILL)
+            victim.stopped_at = time.time()
+            events.append({"kind": "SIGKILL", "replica": victim.name, "at": victim.stopped_at, "accounts": sorted(held)})
+            check_balance()
+
+            at(2)
+            paused, held = holder_of_any()
+            paused.job.proc.send_signal(signal.SIGSTOP)
+            stop_at = time.time()
+            events.append({"kind": "SIGSTOP", "replica": paused.name, "at": stop_at, "accounts": sorted(held)})
+            time.sleep(2 * opts.ttl)
+            paused.job.proc.send_signal(signal.SIGCONT)
+            check_balance()
+
+            at(3)
+            leaving, held = holder_of_any()
+            term_at = time.time()
+            code = leaving.job.stop(signal.SIGTERM, timeout=30)
+            leaving.stopped_at = term_at
+            events.append({"kind": "SIGTERM", "replica": leaving.name, "at": term_at, "accounts": sorted(held),
+                           "exit_code": code})
+            check_balance()
+
+            at(4)
+            reps.append(start(f"r{len(reps) + 1}"))
+            events.append({"kind": "start", "replica": reps[-1].name, "at": time.time(), "accounts": []})
+            check_balance()
+
+            at(5)
+            pg.stop("immediate")
+            down = time.time()
+            time.sleep(opts.outage)
+            pg.start()
+            back = time.time()
+            events.append({"kind": "postgres outage", "at": down, "back": back, "accounts": names})
+            check_balance()
+            while time.time() < t0 + opts.seconds:
+                time.sleep(0.2)
+            codes = {r.name: r.job.stop(signal.SIGTERM, timeout=30) for r in live()}
+            for r in reps:  # each replica's whole log, for a reader of a FAIL
+                (tmp / f"{r.name}.log").write_text(r.job.text + "\n", encoding="utf-8")
+        return _figures(opts, reps, events, balance, codes, names)
+
+
+def _figures(opts: FailoverOptions, reps: list[_Replica], events: list[dict[str, Any]], balance: list[int],
+             codes: dict[str, int], names: list[str]) -> dict[str, Any]:
+    by_name = {r.name: r for r in reps}
+    takeovers: list[float | None] = []
+    handovers: list[float | None] = []
+    outage_back: list[float | None] = []
+    for ev in events:
+        if ev["kind"] in ("SIGKILL", "SIGSTOP", "SIGTERM"):
+            victim = by_name[ev["replica"]]
+            waits = [_first_tick_elsewhere(reps, victim, acc, ev["at"]) for acc in ev["accounts"]]
+            (handovers if ev["kind"] == "SIGTERM" else takeovers).extend(waits)
+        elif ev["kind"] == "postgres outage":
+            for acc in names:
+                times = [t for r in reps for t, a in r.ticks() if a == acc and t >= ev["back"]]
+                outage_back.append(min(times) - ev["back"] if times else None)
+    split = 0
+    for acc in names:
+        ticks = sorted((t, r.name) for r in reps for t, a in r.ticks() if a == acc)
+        split += sum(1 for (t1, r1), (t2, r2) in zip(ticks, ticks[1:], strict=False) if r1 != r2 and t2 - t1 < 0.5)
+    text = "\n".join(r.job.text for r in reps)
+    refused = text.count("no longer holds account")
+    crashes = sum(1 for r in reps if "Traceback" in r.job.text) + sum(1 for c in codes.values() if c != 0)
+
+    def stat(xs: list[float | None]) -> dict[str, Any]:
+        got = [x for x in xs if x is not None]
+        return {"n": len(xs), "missing": len(xs) - len(got), "p50": statistics.median(got) if got else None,
+                "max": max(got) if got else None}
+
+    return {"options": opts.__dict__, "events": [{k: v for k, v in e.items()} for e in events],
+            "takeover": stat(takeovers), "handover": stat(handovers), "after_outage": stat(outage_back),
+            "split_brain_ticks": split, "stale_writes_refused": refused, "balance_spread": balance,
+            "crashes": crashes, "exit_codes": codes}
+
+
+def report(fig: dict[str, Any]) -> tuple[str, bool]:
+    """The PASS/FAIL table of the targets, and whether all passed."""
+    def ok_max(s: dict[str, Any], limit: float) -> bool:
+        return s["missing"] == 0 and s["max"] is not None and s["max"] <= limit
+
+    def sec(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    rows = [
+        ("takeover after SIGKILL/SIGSTOP: p50 / max", f"{sec(fig['takeover']['p50'])} / {sec(fig['takeover']['max'])} s",
+         "<= 10 s", ok_max(fig["takeover"], 10.0)),
+        ("handover after SIGTERM: max", f"{sec(fig['handover']['max'])} s", "<= 2 s", ok_max(fig["handover"], 2.0)),
+        ("presence again after the PostgreSQL outage: max", f"{sec(fig['after_outage']['max'])} s", "<= 10 s",
+         ok_max(fig["after_outage"], 10.0)),
+        ("ticks of one account on two replicas", str(fig["split_brain_ticks"]), "0", fig["split_brain_ticks"] == 0),
+        ("held accounts, max - min, 3 renewals after a change", str(fig["balance_spread"]), "<= 1 each",
+         all(b <= 1 for b in fig["balance_spread"])),
+        ("replicas crashed (non-zero exit or traceback)", str(fig["crashes"]), "0", fig["crashes"] == 0),
+    ]
+    lines = ["| target | measured | limit | result |", "|---|---|---|---|"]
+    lines += [f"| {name} | {value} | {limit} | {'PASS' if ok else 'FAIL'} |" for name, value, limit, ok in rows]
+    lines.append(f"stale store writes refused (LeaseLost): {fig['stale_writes_refused']}")
+    return "\n".join(lines), all(ok for *_, ok in rows)
