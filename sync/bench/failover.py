@@ -14,7 +14,8 @@ What is measured, from the replicas' own log lines (each line stamped with the w
   them took it over (a replica that resumes from SIGSTOP must not tick an account it no longer holds);
 - stale writes: the store writes refused with LeaseLost (the paused replica's, on purpose) and any accepted;
 - balance: held accounts per live replica, max - min, 3 renewals after each change;
-- the outage: from PostgreSQL being back to a presence tick of every account;
+- the outage: from PostgreSQL being back to a presence tick of every account (the run lasts until each
+  account ticked again or 30 s passed, past ``seconds`` if need be);
 - crashes: replicas that exited non-zero or printed a traceback.
 """
 
@@ -164,6 +165,10 @@ def run_failover(opts: FailoverOptions, work: Path | None = None) -> dict[str, A
             back = time.time()
             events.append({"kind": "postgres outage", "at": down, "back": back, "accounts": names})
             check_balance()
+            settle = back + 30.0  # the outage is the last fault: give every account time to come back, then end
+            while time.time() < settle and not all(
+                    any(t >= back and a == acc for r in live() for t, a in r.ticks()) for acc in names):
+                time.sleep(0.5)
             while time.time() < t0 + opts.seconds:
                 time.sleep(0.2)
             codes = {r.name: r.job.stop(signal.SIGTERM, timeout=30) for r in live()}
