@@ -165,9 +165,9 @@ def _coordinator(settings: Settings, sched: Scheduler, runtimes: Sequence[Accoun
     store = runtimes[0].store
     book = LeaseBook(settings.store.reveal(), ttl=settings.lease_ttl)
 
-    def take(account: str, token: int) -> None:
+    def take(account: str, token: int, until: float) -> None:
         store.forget(account)  # another replica may have written since this one last held it
-        store.fence(account, book.id, token)
+        store.fence(account, book.id, token, until)
         sched.start_account(account)
 
     async def drop(account: str, graceful: bool) -> None:
@@ -179,7 +179,9 @@ def _coordinator(settings: Settings, sched: Scheduler, runtimes: Sequence[Accoun
     sched.coordinated = True
     log.info("replica %s: sharing %d account(s) through %s (lease TTL %g s, renewed every %g s)", book.id,
              len(runtimes), store.where, settings.lease_ttl, settings.lease_renew)
-    return Coordinator(book, [rt.account_id for rt in runtimes], take, drop, renew_every=settings.lease_renew)
+    sched.outputs.may_write = store.check_lease  # no CSV row for an account whose lease may have passed on
+    return Coordinator(book, [rt.account_id for rt in runtimes], take, drop, extend=store.extend,
+                       renew_every=settings.lease_renew)
 
 
 async def _run_with_signals(sched: Scheduler, install_signals: bool) -> int:

@@ -151,6 +151,7 @@ class WriteBackLoop:
             if wait > 0 and await sleep_or_stop(stop or asyncio.Event(), wait):
                 break
             batch = dict(islice(todo.items(), GROUP * self.parallel))  # oldest first (dicts keep order)
+            self.store.check_lease(self.account_id, "the Agent-list write-back")  # several replicas: still ours?
             res = await self.roster.write(batch)  # the roster source paces itself with the same RU budget
             for item in res.done:
                 todo.pop(item, None)

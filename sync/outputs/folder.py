@@ -26,6 +26,8 @@ class Outputs:
     validation: dict[str, Sequence[ValidationRow]] = field(default_factory=dict, repr=False)
     observed_at: dict[str, datetime] = field(default_factory=dict, repr=False)
     on_validation: Callable[[], None] | None = field(default=None, repr=False)  # after validation.csv
+    # Several replicas: raises LeaseLost when the account's lease may have passed on (no row is written then).
+    may_write: Callable[[str, str], None] | None = field(default=None, repr=False)
     _presence_csv: PresenceCsv | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -44,6 +46,8 @@ class Outputs:
     def tick(self, account_id: str, presences: Sequence[Presence], observed_at: datetime,
              changes: Sequence[Change]) -> None:
         """One presence tick of one account: its transitions appended, presence.csv rewritten."""
+        if self.may_write is not None:
+            self.may_write(account_id, "presence.csv")
         with self._lock:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if changes:
@@ -57,6 +61,8 @@ class Outputs:
 
     def set_validation(self, account_id: str, rows: Sequence[ValidationRow]) -> None:
         """New verdicts for one account: validation.csv rewritten for all accounts."""
+        if self.may_write is not None:
+            self.may_write(account_id, "validation.csv")
         with self._lock:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.validation[account_id] = rows

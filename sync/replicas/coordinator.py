@@ -7,8 +7,11 @@
    heartbeats, so that replicas coming back from an outage count each other) (``plan.share``): above it, hand accounts over (their
    loops finish their writes, then the lease is released); below it, take free or expired leases.
 
-``take(account, token)`` and ``drop(account, graceful)`` are the scheduler's side: start an account's loops
-with the store fenced by ``token``, or stop them (``graceful``: let the writes in flight finish first; else
+``take(account, token, until)``, ``extend(account, until)`` and ``drop(account, graceful)`` are the scheduler's
+side: start an account's loops with the store fenced by ``token``, move the moment by this replica's own clock
+(``time.monotonic()``) after which the lease may have passed to another replica (the TTL counted from before the
+statement that took or renewed it, less a margin: writes to the store, the CSVs and SharePoint stop there even
+when no renewal failed, say after a pause), or stop them (``graceful``: let the writes in flight finish first; else
 refuse the store's writes for the account at once, then stop). ``leave()`` is the SIGTERM path: every account
 is handed over, then the replica's row is deleted so the others' shares grow at once.
 """
@@ -29,15 +32,17 @@ __all__ = ["Coordinator"]
 
 log = logging.getLogger(__name__)
 
-Take = Callable[[str, int], None]
+Take = Callable[[str, int, float], None]
+Extend = Callable[[str, float], None]
 Drop = Callable[[str, bool], Awaitable[None]]
 
 
 class Coordinator:
     def __init__(self, book: LeaseBook, accounts: Sequence[str], take: Take, drop: Drop, *,
-                 renew_every: float = DEFAULT_RENEW) -> None:
+                 extend: Extend | None = None, renew_every: float = DEFAULT_RENEW) -> None:
         self.book, self.accounts = book, list(accounts)
         self.take, self.drop = take, drop
+        self.extend = extend
         self.renew_every = renew_every
         self.held: dict[str, int] = {}  # account -> fencing token
         self.changes = 0  # leases taken or given up by this replica (metrics)
@@ -77,7 +82,11 @@ class Coordinator:
         t0 = time.monotonic()
         await asyncio.to_thread(book.heartbeat)
         for account, token in list(self.held.items()):
-            if not await asyncio.to_thread(book.renew, account, token):
+            asked = time.monotonic()
+            if await asyncio.to_thread(book.renew, account, token):
+                if self.extend is not None:
+                    self.extend(account, self._until(asked))
+            else:
                 log.error("replica %s: lost account %s (lease token %d expired or was taken over); stopped it",
                           book.id, account, token)
                 del self.held[account]
@@ -93,6 +102,7 @@ class Coordinator:
         for account in release:
             await self._hand_over(account, f"share of {quota} with {len(live)} replica(s)")
         for account in take:
+            asked = time.monotonic()
             got: int | None = await asyncio.to_thread(book.acquire, account)
             if got is None:
                 continue  # another replica was faster
@@ -100,7 +110,13 @@ class Coordinator:
             self.changes += 1
             log.info("replica %s: took account %s (lease token %d; %d of %d account(s), %d replica(s))",
                      book.id, account, token, len(self.held), len(self.accounts), len(live))
-            self.take(account, token)
+            self.take(account, token, self._until(asked))
+
+    def _until(self, asked: float) -> float:
+        """The lease set by a statement sent at ``asked`` lives a TTL from the server's now, which is later:
+        by this replica's clock it cannot pass to another replica before ``asked + ttl`` (less a margin for
+        clocks that run at slightly different rates)."""
+        return asked + self.book.ttl - min(1.0, self.book.ttl * 0.1)
 
     async def _hand_over(self, account: str, why: str) -> None:
         token = self.held.pop(account)

@@ -72,9 +72,19 @@ class Store(DirectoryTables, PresenceTables, ItemTables, ShapeTables):
                       self._validation_rows, self._written, self._pending_since):
             cache.pop(account_id, None)  # type: ignore[attr-defined]
 
-    def fence(self, account_id: str, replica: str, token: int) -> None:
-        """Writes for the account must hold this lease token from now on (PostgreSQL; a no-op for SQLite)."""
-        self._db.fence(account_id, replica, token)
+    def fence(self, account_id: str, replica: str, token: int, until: float | None = None) -> None:
+        """Writes for the account must hold this lease token from now on, and stop at ``until``
+        (``time.monotonic()``) unless ``extend`` moves it (PostgreSQL; a no-op for SQLite)."""
+        self._db.fence(account_id, replica, token, until)
+
+    def extend(self, account_id: str, until: float) -> None:
+        """The account's lease was renewed: writes may go on until ``until`` (``time.monotonic()``)."""
+        self._db.extend(account_id, until)
+
+    def check_lease(self, account_id: str, what: str) -> None:
+        """LeaseLost when this replica may have lost the account's lease by its own clock (a pause, a late
+        renewal): called before a write that leaves the store (a CSV, SharePoint). Nothing for SQLite."""
+        self._db.check_lease(account_id, what)
 
     def unfence(self, account_id: str) -> None:
         """Refuse the account's writes from now on (its lease is gone; PostgreSQL; a no-op for SQLite)."""

@@ -268,7 +268,13 @@ class SqliteBackend:
     def schema_version(self) -> int:
         return int(self.read("PRAGMA user_version")[0][0])
 
-    def fence(self, account: str, replica: str, token: int) -> None:
+    def fence(self, account: str, replica: str, token: int, until: float | None = None) -> None:
+        """No leases on a SQLite store: one process owns it."""
+
+    def extend(self, account: str, until: float) -> None:
+        """No leases on a SQLite store: one process owns it."""
+
+    def check_lease(self, account: str, what: str) -> None:
         """No leases on a SQLite store: one process owns it."""
 
     def unfence(self, account: str) -> None:

@@ -17,7 +17,9 @@ schedule.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -159,6 +161,7 @@ class PostgresBackend:
         self.url, self.where = url, redact_url(url)
         self._lock = threading.RLock()  # the in-memory caches above assume one writer at a time, as with SQLite
         self.fences: dict[str, tuple[str, int]] = {}  # account -> (replica, token) its writes must still hold
+        self.deadlines: dict[str, float] = {}  # account -> time.monotonic() its lease may pass to another replica
         # Keepalives let the server notice a dead replica's connection; the client notices a dead server.
         kwargs: dict[str, Any] = {"autocommit": True, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
                   "keepalives_count": 3, "connect_timeout": max(1, int(timeout)),
@@ -218,19 +221,39 @@ class PostgresBackend:
 
     # --- statements ------------------------------------------------------------------------------------------
 
-    def fence(self, account: str, replica: str, token: int) -> None:
+    def fence(self, account: str, replica: str, token: int, until: float | None = None) -> None:
         """From now on every write for ``account`` checks, in its own transaction, that ``replica`` still holds
-        the account's lease with ``token`` (the fencing token); otherwise it is refused with LeaseLost."""
+        the account's lease with ``token`` (the fencing token); otherwise it is refused with LeaseLost. ``until``
+        (``time.monotonic()``) is when the lease may have passed to another replica by this replica's own clock:
+        from then on writes are refused here, before the database is asked (``extend`` moves it)."""
         self.fences[account] = (replica, token)
+        self.deadlines[account] = math.inf if until is None else until
+
+    def extend(self, account: str, until: float) -> None:
+        """The lease was renewed: it cannot pass to another replica before ``until`` (``time.monotonic()``)."""
+        if account in self.deadlines:
+            self.deadlines[account] = until
 
     def unfence(self, account: str) -> None:
         """The lease was released or lost: writes for ``account`` are refused until the next ``fence``."""
         self.fences[account] = ("", -1)
+        self.deadlines[account] = -math.inf
+
+    def check_lease(self, account: str, what: str) -> None:
+        """LeaseLost when this replica may no longer hold ``account`` by its own clock (a pause, a renewal that
+        is late): the database is not asked. Nothing for an account that was never fenced."""
+        until = self.deadlines.get(account)
+        if until is not None and time.monotonic() >= until:
+            token = self.fences.get(account, ("", -1))[1]
+            raise LeaseLost(f"store: {what} refused: the lease of account {account} (fencing token {token}) "
+                            "may have passed to another replica")
 
     @contextmanager
     def tx(self, what: str, account: str | None = None) -> Iterator[_Writer]:
         psycopg = self._psycopg
         fence = self.fences.get(account) if account is not None else None
+        if fence is not None and account is not None:
+            self.check_lease(account, what)
         with self._lock:
             try:
                 with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:

@@ -91,6 +91,33 @@ def test_a_replica_that_lost_its_lease_cannot_write_to_the_store(url: str) -> No
         b.close()
 
 
+def test_writes_stop_when_the_lease_may_have_passed_by_the_replicas_own_clock(url: str) -> None:
+    """A replica paused past its lease's deadline refuses its own writes before it asks the database, even where
+    the database would still accept them (nobody took the lease yet), and a renewal moves the deadline."""
+    a = LeaseBook(url, "replica-a", ttl=30.0)
+    store = Store(url)
+    try:
+        a.ensure(["contoso"])
+        token = a.acquire("contoso")
+        assert token is not None
+        store.fence("contoso", a.id, token, time.monotonic() + 0.3)
+        store.set_delta_link("contoso", "https://graph/delta?token=1")
+        store.check_lease("contoso", "presence.csv")
+        time.sleep(0.4)
+        with pytest.raises(LeaseLost, match="lease of account contoso .* may have passed"):
+            store.set_delta_link("contoso", "https://graph/delta?token=late")
+        with pytest.raises(LeaseLost, match="may have passed"):
+            store.check_lease("contoso", "presence.csv")
+        assert a.renew("contoso", token)
+        store.extend("contoso", time.monotonic() + 30)
+        store.set_delta_link("contoso", "https://graph/delta?token=2")
+        assert store.get_delta_link("contoso") == "https://graph/delta?token=2"
+        store.check_lease("other", "presence.csv")  # never fenced: no lease to lose
+    finally:
+        store.close()
+        a.close()
+
+
 def test_replicas_register_and_leave(url: str) -> None:
     a, b = LeaseBook(url, "replica-a", ttl=1.0), LeaseBook(url, "replica-b", ttl=1.0)
     try:
