@@ -255,7 +255,8 @@ class AccountRuntime:
                 report_dry_run=self.report_dry_run)
             upload = getattr(roster, "upload", None)  # SharePoint REST or Graph's list route; not a roster CSV
             if acc.reports is not None and upload is not None and not self.opts.dry_run:
-                self._loops.reports = ReportsLoop(self._loops.state, acc.reports, upload, self.opts.state_dir,
+                self._loops.reports = ReportsLoop(self._loops.state, acc.reports, upload,
+                                                  self.store.url or self.opts.state_dir,
                                                   interval=self.opts.cadence.writeback_interval)
         return self._loops
 

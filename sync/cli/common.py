@@ -113,6 +113,13 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.x
                                                  "or ./config.xml).", show_default=False)]
 
 
+ReadStoreOpt = Annotated[str | None, typer.Option("--store", metavar="URL",
+                                                 help="Read the PostgreSQL store several replicas share "
+                                                      "(postgresql://USER@HOST:PORT/DATABASE; default "
+                                                      "PRESENCE_SYNC_STORE, else the SQLite store of the state "
+                                                      "directory).", show_default=False)]
+
+
 StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="State directory: key, token caches, SQLite store "
                                                 "(default: $PRESENCE_SYNC_STATE_DIR or "
                                                 "~/.local/state/presence-sync).", show_default=False)]
@@ -246,14 +253,20 @@ UntilOpt = Annotated[str | None, typer.Option("--until", metavar="TIME", help="E
 
 
 def _scope(state_dir: Path | None, since: str | None, until: str | None, account: list[str] | None,
-           agent: list[str] | None = None) -> tuple[Path, Any]:
-    """The store of --state-dir and the filters, checked (usage errors, exit 2)."""
+           agent: list[str] | None = None, store: str | None = None) -> tuple[str | Path, Any]:
+    """The store (--store, PRESENCE_SYNC_STORE, or the SQLite store of --state-dir) and the filters, checked
+    (usage errors, exit 2)."""
     from ..reporting.data import Scope, store_path
+    from ..store import is_url
 
     start, end = _parse_when(since, "--since"), _parse_when(until, "--until")
     if start is not None and end is not None and start >= end:
         raise UsageError(f"--since {since} is not before --until {until}; the range would be empty.")
-    db = store_path(_state_dir(state_dir))
+    url = (store or "").strip() or (_env().get("PRESENCE_SYNC_STORE", "").strip() if state_dir is None else "")
+    if url and not is_url(url):
+        raise UsageError(f"--store must be a postgresql://USER@HOST:PORT/DATABASE URL, not {url[:40]!r} (without "
+                         "it the SQLite store of --state-dir is read)")
+    db: str | Path = url or store_path(_state_dir(state_dir))
     return db, Scope(tuple(account) if account else None, tuple(agent) if agent else None, start, end)
 
 

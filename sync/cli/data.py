@@ -12,6 +12,7 @@ from .common import (
     AccountOpt,
     ConfigOpt,
     OutOpt,
+    ReadStoreOpt,
     SinceOpt,
     StateOpt,
     UntilOpt,
@@ -28,6 +29,7 @@ from .common import (
 @app.command()
 def export(
     state_dir: StateOpt = None,
+    store: ReadStoreOpt = None,
     out_dir: OutOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -52,7 +54,7 @@ def export(
         if fmt not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
         setup_logging("text")
-        db, scope = _scope(state_dir, since, until, account, agent)
+        db, scope = _scope(state_dir, since, until, account, agent, store)
         paths = run_export(db, out_dir or Path("out"), scope, fmt, daily_summary, _steps())
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None
@@ -65,6 +67,7 @@ def report(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html.")] = Path("out"),
     config: ConfigOpt = None,
     state_dir: StateOpt = None,
+    store: ReadStoreOpt = None,
     account: AccountOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -74,17 +77,19 @@ def report(
     UPN findings by code and account, every item that is not ok with its suggestion, findings over time,
     availability by hour of day, freshness and cycle health per account, the agents whose presence changes most.
     Time-based sections cover the last 7 days unless --since says otherwise. --config only supplies the state
-    directory (MsGraphPresenceSource settings and environment, as `run` uses them) when --state-dir is not given.
+    directory or the PostgreSQL store (MsGraphPresenceSource settings and environment, as `run` uses them) when
+    neither --state-dir nor --store is given.
     Example: presence-sync report --out ./out --since 2026-11-01
     """
     try:
         from ..reporting import build_report
 
         setup_logging("text")
-        if state_dir is None and (config is not None or Path("config.xml").is_file()):
+        if state_dir is None and store is None and (config is not None or Path("config.xml").is_file()):
             settings, _ = _settings(config)
             state_dir = settings.state_dir
-        db, scope = _scope(state_dir, since, until, account)
+            store = settings.store.reveal() if settings.store is not None else None
+        db, scope = _scope(state_dir, since, until, account, store=store)
         path = build_report(db, out_dir, scope, _steps())
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None

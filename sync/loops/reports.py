@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,12 +38,12 @@ HTML_TYPE = "text/html; charset=utf-8"
 
 
 class ReportsLoop:
-    def __init__(self, state: AccountState, target: ReportsTarget, upload: Upload, state_dir: Path,
+    def __init__(self, state: AccountState, target: ReportsTarget, upload: Upload, store: str | Path,
                  interval: float = 60.0) -> None:
         self.state = state
         self.target = target
         self.upload = upload
-        self.state_dir = state_dir
+        self.store = store  # the state directory (its SQLite store) or a PostgreSQL URL
         self.interval = interval
         self.uploads = 0  # files uploaded, all told
         self._seen: tuple[ValidationRow, ...] | None = None
@@ -87,21 +88,24 @@ class ReportsLoop:
     def _build_report(self) -> bytes | None:
         """This account's report.html, built by `presence-sync report` in a child process (None: not built)."""
         with tempfile.TemporaryDirectory(prefix="presence-sync-report-") as tmp:
-            failed = report_in_child(self.state_dir, Path(tmp), [self.state.account_id])
+            failed = report_in_child(self.store, Path(tmp), [self.state.account_id])
             if failed:
                 log.warning("account %s: report.html not built for the library: %s", self.state.account_id, failed)
                 return None
             return (Path(tmp) / "report.html").read_bytes()
 
 
-def report_in_child(state_dir: Path, out_dir: Path, accounts: Sequence[str] = ()) -> str:
-    """Run `presence-sync report` for the store in ``state_dir`` into ``out_dir`` in a child process (pandas costs
-    seconds of CPU and hundreds of MB at 30,000 agents; none of it belongs in the job). "" when it worked, else
-    what went wrong, in one line."""
-    cmd = [sys.executable, "-m", "sync.cli", "report", "--state-dir", str(state_dir), "--out", str(out_dir),
+def report_in_child(store: str | Path, out_dir: Path, accounts: Sequence[str] = ()) -> str:
+    """Run `presence-sync report` for the store (a state directory's SQLite store, or a PostgreSQL URL, handed
+    over in the child's environment so that its password is not on a command line) into ``out_dir`` in a child
+    process (pandas costs seconds of CPU and hundreds of MB at 30,000 agents; none of it belongs in the job).
+    "" when it worked, else what went wrong, in one line."""
+    where, env = ([], {**os.environ, "PRESENCE_SYNC_STORE": store}) if isinstance(store, str) else (
+        ["--state-dir", str(store)], None)
+    cmd = [sys.executable, "-m", "sync.cli", "report", *where, "--out", str(out_dir),
            *(a for acc in accounts for a in ("--account", acc))]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
     except (OSError, subprocess.SubprocessError) as exc:
         return str(exc)
     if proc.returncode != 0:

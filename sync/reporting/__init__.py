@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..outputs.csv import atomic_write
@@ -24,8 +25,9 @@ __all__ = ["REPORT_NAME", "Scope", "build_report"]
 REPORT_NAME = "report.html"
 
 
-def build_report(db: Path, out_dir: Path, scope: Scope, progress: Steps = NO_PROGRESS) -> Path:
-    """Write ``out_dir/report.html`` (atomically) from the store at ``db``; returns its path."""
+def build_report(db: str | os.PathLike[str], out_dir: Path, scope: Scope, progress: Steps = NO_PROGRESS) -> Path:
+    """Write ``out_dir/report.html`` (atomically) from the store at ``db`` (a SQLite path or a PostgreSQL URL);
+    returns its path."""
     progress.begin("report", 6)
     conn = connect(db)
     try:

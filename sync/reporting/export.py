@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import tempfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -25,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..errors import StoreError, UsageError
+from ..errors import UsageError
 from ..outputs.csv import CYCLE_COLUMNS, EOL, HISTORY_COLUMNS, SNAPSHOT_COLUMNS
-from .data import Scope, connect, read_baseline, read_cycles, read_transitions, state_spans
+from .data import Reader, Scope, connect, read_baseline, read_cycles, read_transitions, state_spans
 from .progress import NO_PROGRESS, Steps
 from .timeline import daily_summary
 
@@ -41,12 +40,12 @@ _DANGER = re.compile(r"^[=+\-@\t\r]")
 _DANGER_ANYWHERE = re.compile("\x00[=+\\-@\t\r]")
 
 
-def _history(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
+def _history(conn: Reader, scope: Scope) -> pd.DataFrame:
     df = read_transitions(conn, scope)
     return df.rename(columns={"changed_at": "changed_at_utc"})[list(HISTORY_COLUMNS)]
 
 
-def _snapshot(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
+def _snapshot(conn: Reader, scope: Scope) -> pd.DataFrame:
     """Each agent's state as of the range's end (exclusive): the transition that led into it."""
     df = read_baseline(conn, scope, scope.end)
     out = pd.DataFrame({"account_id": df["account_id"], "upn": df["upn"], "user_id": df["user_id"],
@@ -57,17 +56,17 @@ def _snapshot(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
     return out[list(SNAPSHOT_COLUMNS)].reset_index(drop=True)
 
 
-def _cycles(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
+def _cycles(conn: Reader, scope: Scope) -> pd.DataFrame:
     df = read_cycles(conn, scope).rename(columns={"started_at": "started_at_utc"})
     df["needs_human"] = df["needs_human"].astype(bool)
     df["error"] = df["error"].fillna("")
     return df[list(CYCLE_COLUMNS)]
 
 
-def export_frames(db: Path, scope: Scope, daily: bool = False,
+def export_frames(db: str | os.PathLike[str], scope: Scope, daily: bool = False,
                   progress: Steps = NO_PROGRESS) -> dict[str, pd.DataFrame]:
     """The export's tables by name: history, snapshot, cycles (and daily_summary)."""
-    steps: list[tuple[str, Callable[[sqlite3.Connection, Scope], pd.DataFrame]]] = [
+    steps: list[tuple[str, Callable[[Reader, Scope], pd.DataFrame]]] = [
         ("history", _history), ("snapshot", _snapshot), ("cycles", _cycles)]
     if daily:
         steps.append(("daily_summary", lambda c, s: daily_summary(state_spans(c, s))))
@@ -193,7 +192,7 @@ def write_frames(frames: dict[str, pd.DataFrame], out_dir: Path, fmt: str,
     return paths
 
 
-def run_export(db: Path, out_dir: Path, scope: Scope, fmt: str = "csv", daily: bool = False,
+def run_export(db: str | os.PathLike[str], out_dir: Path, scope: Scope, fmt: str = "csv", daily: bool = False,
                progress: Steps = NO_PROGRESS) -> list[Path]:
     """The `export` command: read, then write every table; returns the files written."""
     if fmt == "parquet":
@@ -208,7 +207,7 @@ def run_export(db: Path, out_dir: Path, scope: Scope, fmt: str = "csv", daily: b
 def export_history(store: Store, out_dir: str | os.PathLike[str], accounts: Sequence[str] | None = None,
                    since: datetime | None = None, until: datetime | None = None) -> list[Path]:
     """export_history.csv, export_snapshot.csv and export_cycles.csv of the store for [since, until)."""
-    if store.path is None:
-        raise StoreError(f"the history export reads SQLite stores only; {store.where} is a PostgreSQL store")
     scope = Scope(tuple(accounts) if accounts is not None else None, None, since, until or datetime.now(UTC))
-    return write_frames(export_frames(store.path, scope), Path(out_dir), "csv")
+    location = store.url if store.url is not None else store.path
+    assert location is not None
+    return write_frames(export_frames(location, scope), Path(out_dir), "csv")

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class ReportRefresher:
-    def __init__(self, db: Path, out_dir: Path, scope: Scope, every: float = 30.0) -> None:
-        self.db, self.out_dir, self.scope, self.every = db, out_dir, scope, every
+    def __init__(self, store: str | Path, out_dir: Path, scope: Scope, every: float = 30.0) -> None:
+        self.store, self.out_dir, self.scope, self.every = store, out_dir, scope, every
         self.builds = 0
         self._dirty = threading.Event()  # the verdicts changed since the last build
         self._wake = threading.Event()
@@ -40,7 +40,8 @@ class ReportRefresher:
         folder = report_dir or settings.out_dir
         folder.mkdir(parents=True, exist_ok=True)
         scope = Scope(accounts=settings.account_filter or None)
-        return cls(settings.state_dir / "presence-sync.sqlite", folder, scope, every).start()
+        store = settings.store.reveal() if settings.store is not None else settings.state_dir
+        return cls(store, folder, scope, every).start()
 
     def start(self) -> ReportRefresher:
         self._thread.start()
@@ -75,7 +76,7 @@ class ReportRefresher:
 
     def _build(self) -> None:
         self._last = time.monotonic()
-        failed = report_in_child(self.db.parent, self.out_dir, self.scope.accounts or ())
+        failed = report_in_child(self.store, self.out_dir, self.scope.accounts or ())
         if failed:
             log.warning("report.html not refreshed: %s", failed)
             return

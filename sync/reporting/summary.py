@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +10,16 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..models import CODES
-from .data import Scope, read_current, read_cycles, read_runs, read_transitions, read_validation, state_spans
+from .data import (
+    Reader,
+    Scope,
+    read_current,
+    read_cycles,
+    read_runs,
+    read_transitions,
+    read_validation,
+    state_spans,
+)
 from .progress import NO_PROGRESS, Steps
 from .timeline import hour_of_day_mix
 
@@ -116,7 +124,7 @@ def _flappers(transitions: pd.DataFrame) -> pd.DataFrame:
     return table.head(TOP_FLAPPERS)[["account_id", "upn", "changes", "to_states", "last_change"]]
 
 
-def summarise(conn: sqlite3.Connection, scope: Scope, progress: Steps = NO_PROGRESS) -> ReportData:
+def summarise(conn: Reader, scope: Scope, progress: Steps = NO_PROGRESS) -> ReportData:
     """Every section's frame. Without --since the time-based sections cover the last DEFAULT_DAYS days."""
     now = datetime.now(UTC)
     end = scope.until or now

@@ -46,7 +46,7 @@ def test_the_worker_rebuilds_at_most_once_per_interval_and_once_more_on_close(tm
     with Store(db) as store:
         store.save_validation("contoso", verdicts(3))
         store.record_cycle(CycleResult("contoso", datetime.now(UTC), agents=8, presences=5, duration_s=0.1))
-        worker = ReportRefresher(db, tmp_path / "out", Scope(), every=3600.0).start()
+        worker = ReportRefresher(tmp_path, tmp_path / "out", Scope(), every=3600.0).start()
         try:
             for _ in range(1000):
                 worker.notify()  # only sets a flag; a burst of changes is one build
@@ -67,7 +67,7 @@ def test_the_worker_rebuilds_at_most_once_per_interval_and_once_more_on_close(tm
 def test_close_without_a_pending_change_builds_nothing(tmp_path: Path) -> None:
     db = tmp_path / "presence-sync.sqlite"
     Store(db).close()
-    worker = ReportRefresher(db, tmp_path / "out", Scope(), every=1.0).start()
+    worker = ReportRefresher(tmp_path, tmp_path / "out", Scope(), every=1.0).start()
     worker.close()
     assert worker.builds == 0 and not (tmp_path / "out" / "report.html").exists()
     assert build_report(db, tmp_path / "out", Scope()).is_file()  # an empty store still gives a page
