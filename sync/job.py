@@ -144,7 +144,7 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
                 asyncio.get_running_loop().call_later(run_for, sched.request_stop)
             sched.needs_human.update(setup_failed)
             coordinator = _coordinator(settings, sched, runtimes)
-            async with observing(settings, sched, setup_errors):  # metrics, health, alerts (when asked for)
+            async with observing(settings, sched, setup_errors, coordinator):  # metrics, health, alerts (when asked for)
                 if coordinator is None:
                     code = await _run_with_signals(sched, install_signals)
                 else:

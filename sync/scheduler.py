@@ -210,6 +210,8 @@ class Scheduler:
         """This replica took the account's lease: its loops start (now, or once its login is ready)."""
         self.held.add(account_id)
         self._account_stops.pop(account_id, None)
+        if self.observer is not None:
+            self.observer.account_taken(account_id)
         self._start_ready()
 
     async def stop_account(self, account_id: str) -> None:

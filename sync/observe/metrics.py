@@ -4,7 +4,9 @@ Updated on the hot path (one cheap call each): requests by endpoint and status (
 duration histogram and cycle counts (one call per presence tick). Everything else is computed when Prometheus
 scrapes, from the snapshots the loops already publish: agents by validation status, presences by availability,
 presence age, throttling, write-back backlog and Agent-list lag, token and secret expiry, incidents, and whether
-an account is stalled (no presence read for 3 intervals) and for how long it has read none.
+an account is stalled (no presence read for 3 intervals) and for how long it has read none. With several
+replicas: the accounts this replica holds, its lease changes and renewal latency; the per-account figures
+cover only the accounts it holds.
 """
 
 from __future__ import annotations
@@ -86,7 +88,12 @@ class _Snapshot(Collector):
         now = time.time()
         g = {name: GaugeMetricFamily(P + name, doc, labels=labels) for name, doc, labels in _GAUGES}
         c = {name: CounterMetricFamily(P + name, doc, labels=labels) for name, doc, labels in _COUNTERS}
+        self._replica(g, c)
         for account, w in m.accounts.items():
+            if m.replica is not None:
+                g["account_held"].add_metric([account], 1.0 if m.holds(account) else 0.0)
+                if not m.holds(account):
+                    continue  # another replica runs it: its figures are that replica's
             self._loops(account, w.loops, now, g, c)
             rt = w.runtime
             expires_at = getattr(getattr(rt, "auth", None), "token_expires_at", None)
@@ -108,6 +115,21 @@ class _Snapshot(Collector):
                 g["incident_open"].add_metric([account, kind], 1.0)
         yield from g.values()
         yield from c.values()
+
+    def _replica(self, g: dict[str, GaugeMetricFamily], c: dict[str, CounterMetricFamily]) -> None:
+        r = self.monitor.replica
+        if r is None:
+            return
+        rid = r.replica_id
+        g["replica_accounts_held"].add_metric([rid], float(len(r.held)))
+        c["lease_changes"].add_metric([rid], float(r.changes))
+        g["lease_database_failing"].add_metric([rid], 1.0 if r.failing else 0.0)
+        last = list(r.renewal_seconds)
+        if last:
+            ordered = sorted(last)
+            g["lease_renewal_seconds"].add_metric([rid, "0.5"], ordered[(len(ordered) - 1) // 2])
+            g["lease_renewal_seconds"].add_metric([rid, "0.95"], _p95(ordered))
+            g["lease_renewal_seconds"].add_metric([rid, "1"], ordered[-1])
 
     def _loops(self, account: str, loops: Any, now: float, g: dict[str, GaugeMetricFamily],
                c: dict[str, CounterMetricFamily]) -> None:
@@ -188,10 +210,17 @@ _GAUGES: tuple[tuple[str, str, list[str]], ...] = (
      "never)", _A),
     ("consecutive_failures", "Failed cycles or loop steps since the last good cycle", _A),
     ("incident_open", "1 for each open incident, by kind", ["account", "kind"]),
+    ("account_held", "Several replicas: 1 while this replica holds the account's lease", _A),
+    ("replica_accounts_held", "Several replicas: accounts this replica holds", ["replica"]),
+    ("lease_renewal_seconds", "Several replicas: latency of the last 50 lease rounds' renewals, by quantile "
+     "(0.5, 0.95, 1 = the slowest)", ["replica", "quantile"]),
+    ("lease_database_failing", "Several replicas: 1 while the lease database does not answer (no account is "
+     "run)", ["replica"]),
 )
 _COUNTERS: tuple[tuple[str, str, list[str]], ...] = (
     ("throttled", "HTTP 429 answers from Graph (envelopes and $batch items)", _A),
     ("retry_after_seconds", "Seconds the presence budget paused on Retry-After (per app and tenant)", _A),
     ("budget_wait_seconds", "Seconds presence calls waited for the presence budget (per app and tenant)", _A),
     ("writeback_written", "Agent-list items written", _A),
+    ("lease_changes", "Several replicas: leases this replica took or gave up", ["replica"]),
 )

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import AccountConfig
 from ..models import CycleResult
@@ -31,6 +31,18 @@ __all__ = ["FAILING_AFTER", "SECRET_WARNING", "AccountWatch", "Monitor"]
 FAILING_AFTER = 5  # failed cycles in a row that make an incident
 SECRET_WARNING = timedelta(days=14)
 READY_INTERVALS = 3
+
+
+class ReplicaView(Protocol):
+    """What the monitor reads of this replica's lease rounds (sync/replicas/coordinator.py)."""
+
+    held: dict[str, int]  # account -> fencing token
+    changes: int  # leases taken or given up
+    renewal_seconds: list[float]  # the last rounds' renewal latency
+    failing: str  # why the last round failed ("" when it worked)
+
+    @property
+    def replica_id(self) -> str: ...
 
 
 def _hms(ts: float) -> str:
@@ -68,6 +80,8 @@ class Monitor:
         self.on_cycle = on_cycle  # the metrics' per-tick update
         self._clock = clock
         self._lock = threading.Lock()
+        # Several replicas: the lease rounds of this one; its readiness and metrics cover the accounts it holds.
+        self.replica: ReplicaView | None = None
         now = clock()
         self.accounts = {a.id: AccountWatch(a, now) for a in accounts}
         for rt in runtimes:
@@ -87,6 +101,19 @@ class Monitor:
             watch.loops = loops
             watch.read_at = self._clock()  # the stall clock starts with the loops
             loops.state.on_failure = partial(self.step_failed, account)
+
+    def account_taken(self, account: str) -> None:
+        """This replica took the account's lease: it is judged afresh from now (a good tick of its own)."""
+        watch = self.accounts.get(account)
+        if watch is not None:
+            with self._lock:
+                watch.started = self._clock()
+                watch.last_good = watch.last_tick = None
+                watch.failures, watch.last_error, watch.stalled = 0, "", ""
+
+    def holds(self, account: str) -> bool:
+        """Whether this replica runs the account (always, without replicas)."""
+        return self.replica is None or account in self.replica.held
 
     def cycle_done(self, account: str, result: CycleResult) -> None:
         """After a presence tick's writes (worker thread)."""
@@ -204,12 +231,21 @@ class Monitor:
         return max(0.0, self._clock() - watch.read_at)
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """(ready, JSON body): every account had a good cycle within 3 intervals, else why not, per account."""
+        """(ready, JSON body): every account had a good cycle within 3 intervals, else why not, per account.
+        With several replicas: every account this replica holds (one holding none is ready: a standby)."""
         now = self._clock()
         window = READY_INTERVALS * self.interval
         body: dict[str, Any] = {"ready": True, "accounts": {}}
+        if self.replica is not None:
+            body["replica"] = self.replica.replica_id
+            if self.replica.failing:
+                body["ready"] = False
+                body["reason"] = f"the lease database does not answer: {self.replica.failing}"
         with self._lock:
             for account, w in self.accounts.items():
+                if not self.holds(account):
+                    body["accounts"][account] = {"ready": True, "held": False}
+                    continue
                 good = w.last_good is not None and now - w.last_good <= window
                 entry: dict[str, Any] = {"ready": good}
                 if w.last_good is not None:

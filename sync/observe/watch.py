@@ -16,7 +16,7 @@ from ..http import REQUEST_HOOK, TrustConfig
 from .alerts import AlertSender, parse_command
 from .incidents import IncidentBook
 from .metrics import JobMetrics
-from .monitor import Monitor
+from .monitor import Monitor, ReplicaView
 from .server import MetricsServer, build_app
 
 __all__ = ["ALERTS_FILE", "observing", "wanted"]
@@ -32,9 +32,10 @@ def wanted(settings: Settings) -> bool:
 
 
 @asynccontextmanager
-async def observing(settings: Settings, scheduler: Any, setup_errors: Mapping[str, str]
-                    ) -> AsyncIterator[Monitor | None]:
-    """Watch one run of ``scheduler``; yields the monitor (None when nothing is asked for)."""
+async def observing(settings: Settings, scheduler: Any, setup_errors: Mapping[str, str],
+                    replica: ReplicaView | None = None) -> AsyncIterator[Monitor | None]:
+    """Watch one run of ``scheduler`` (and of this replica's lease rounds, with several replicas); yields the
+    monitor (None when nothing is asked for)."""
     if not wanted(settings):
         yield None
         return
@@ -46,6 +47,7 @@ async def observing(settings: Settings, scheduler: Any, setup_errors: Mapping[st
     monitor = Monitor(settings.active_accounts, IncidentBook(settings.state_dir / ALERTS_FILE),
                       interval=settings.interval, runtimes=scheduler.runtimes,
                       sink=sender.submit if sender else None)
+    monitor.replica = replica
     metrics = server = None
     if settings.metrics_port:
         metrics = JobMetrics(monitor)

@@ -49,6 +49,10 @@ class Coordinator:
         self.renewal_seconds: list[float] = []  # the last rounds' renewal latency (metrics)
         self.failing = ""  # why the last round failed ("" when it worked)
 
+    @property
+    def replica_id(self) -> str:
+        return self.book.id
+
     async def run(self, stop: asyncio.Event) -> None:
         """Lease rounds until ``stop``; then ``leave()`` is the caller's."""
         while not stop.is_set():

@@ -1,6 +1,6 @@
 """Two replicas of `run --interval 1 --store postgresql://...` against the local tenant: they split the two
 accounts, the one that gets SIGTERM hands its account over and exits 0, and the other one takes it and reads its
-presence; no account is ever held by both."""
+presence; no account is ever held by both. Each replica's /readyz and /metrics speak of the accounts it holds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import e2e_support as sup
+import httpx
 import psycopg
+from metrics_support import free_port, samples, value, wait_http
 
 from sync.bench.postgres import TemporaryPostgres
 from sync.emulator.server import EmulatorServer
@@ -31,9 +33,10 @@ def until(pred: Any, timeout: float, what: str) -> float:
     return time.monotonic() - start
 
 
-def replica(config: Path, tmp: Path, name: str, url: str) -> sup.Running:
+def replica(config: Path, tmp: Path, name: str, url: str, port: int) -> sup.Running:
     return sup.Running(["run", "--config", str(config), "--state-dir", str(tmp / f"state-{name}"), "--out",
-                        str(tmp / f"out-{name}"), "--interval", "1", "--store", url], cwd=tmp,
+                        str(tmp / f"out-{name}"), "--interval", "1", "--store", url, "--metrics-port", str(port)],
+                       cwd=tmp,
                        env={"PRESENCE_SYNC_KEY_FILE": str(tmp / "state" / "secret.key")})  # one key, every replica
 
 
@@ -41,15 +44,17 @@ def test_two_replicas_split_the_accounts_and_hand_over_on_sigterm(
         tmp_path: Path, emulator: EmulatorServer, tenant_info: dict[str, Any], postgres: TemporaryPostgres) -> None:
     url = postgres.create_database("replicas_e2e")
     config, _, _ = sup.both_tenants(tmp_path, tenant_info, emulator)
-    a = replica(config, tmp_path, "a", url)
+    ports = {"a": free_port(), "b": free_port()}
+    a = replica(config, tmp_path, "a", url, ports["a"])
     b = None
     try:
         assert a.wait_for(lambda ls: sum("took account" in ln for ln in ls) == 2, 40), a.text[-3000:]
         assert a.wait_for(lambda ls: len([ln for ln in ls if sup.CYCLE_MARK in ln]) >= 2, 40), a.text[-3000:]
         assert set(holders(url).values()) == {next(iter(holders(url).values()))}  # one replica holds both
-        b = replica(config, tmp_path, "b", url)
+        b = replica(config, tmp_path, "b", url, ports["b"])
         until(lambda: len(set(holders(url).values()) - {None}) == 2, 20, "the accounts split between the replicas")
         assert a.wait_for(lambda ls: any("handed account" in ln for ln in ls), 5), a.text[-3000:]
+        observed_each_replica(ports, holders(url), a, b)
         shown = sup.run_cli(["status", "--store", url, "--json"], cwd=tmp_path)
         assert shown.returncode == 0 and postgres.password not in shown.stdout, shown.stderr
         doc = json.loads(shown.stdout)
@@ -82,6 +87,32 @@ def test_two_replicas_split_the_accounts_and_hand_over_on_sigterm(
     assert holders(url) == {"contoso": None, "fabrikam": None}  # both released on the way out
     for r in (a, b):
         assert r is not None and "Traceback" not in r.text and postgres.password not in r.text
+
+
+def observed_each_replica(ports: dict[str, int], held: dict[str, str | None], a: sup.Running,
+                          b: sup.Running) -> None:
+    """/readyz is ready once each account a replica holds had a good tick, and names the accounts it does not
+    hold; /metrics counts its held accounts, its lease changes and its renewal latency."""
+    for name, run in (("a", a), ("b", b)):
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports[name]}", timeout=5) as client:
+            ready = wait_http(client, "/readyz", 200, timeout=20)
+            assert ready.status_code == 200, (ready.text, run.text[-3000:])
+            doc = ready.json()
+            mine = {acc for acc, entry in doc["accounts"].items() if entry.get("held", True)}
+            replica_id = doc["replica"]
+            assert mine == {acc for acc, holder in held.items() if holder == replica_id}, (doc, held)
+            assert len(mine) == 1 and all(doc["accounts"][acc]["ready"] for acc in mine), doc
+            found = samples(client.get("/metrics").text)
+            assert value(found, "presence_sync_replica_accounts_held", replica=replica_id) == 1
+            assert value(found, "presence_sync_account_held", account=next(iter(mine))) == 1
+            assert value(found, "presence_sync_account_held") == 1  # the other account: 0
+            assert value(found, "presence_sync_lease_changes_total", replica=replica_id) >= 1
+            slowest = value(found, "presence_sync_lease_renewal_seconds", replica=replica_id, quantile="1")
+            assert 0 < slowest < 2, slowest
+            assert value(found, "presence_sync_lease_database_failing", replica=replica_id) == 0
+            other = ({"contoso", "fabrikam"} - mine).pop()
+            assert value(found, "presence_sync_cycles_total", account=other) == 0 or name == "a"
+            assert not [n for n, lab, _ in found if lab.get("account") == other and n == "presence_sync_agents"]
 
 
 def test_status_without_a_postgresql_store_says_what_to_pass(tmp_path: Path) -> None:
