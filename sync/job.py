@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from .config import AccountConfig, Settings
-from .errors import ConfigError, NeedsHumanError, TransientAuthError, UsageError
+from .errors import ConfigError, NeedsHumanError, StoreError, TransientAuthError, UsageError
 from .http import RequestBudget, TrustConfig, note_response
 from .lock import state_lock
 from .loops import Cadence
@@ -130,11 +130,14 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
 
     ``on_validation`` is called (from a worker thread) after validation.csv was rewritten; it must not block."""
     tune_allocator()
-    outputs = Outputs(settings.out_dir, on_validation=on_validation)  # e.g. run --report's refresh
+    # Several replicas (a PostgreSQL store, not --once): per-account files, whole-folder files built from them.
+    shared = settings.store is not None and not settings.once
+    outputs = Outputs(settings.out_dir, on_validation=on_validation,  # e.g. run --report's refresh
+                      shared=shared, accounts=[a.id for a in settings.active_accounts])
     setup_errors: dict[str, str] = {}
     with state_lock(settings.state_dir):  # one run per state directory (exit 2 for a second one)
         async with account_runtimes(settings, progress, setup_errors) as (runtimes, setup_failed):
-            if runtimes:  # a run killed between the store and the CSV left rows out of presence_history.csv
+            if runtimes and not shared:  # a run killed between the store and the CSV left rows out of the history
                 await asyncio.to_thread(catch_up_history, outputs.history_csv, runtimes[0].store)
             sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once,
                               max_cycles=max_cycles, on_cycle=on_cycle)
@@ -165,9 +168,13 @@ def _coordinator(settings: Settings, sched: Scheduler, runtimes: Sequence[Accoun
     store = runtimes[0].store
     book = LeaseBook(settings.store.reveal(), ttl=settings.lease_ttl)
 
-    def take(account: str, token: int, until: float) -> None:
+    async def take(account: str, token: int, until: float) -> None:
         store.forget(account)  # another replica may have written since this one last held it
         store.fence(account, book.id, token, until)
+        try:  # the last holder may have died between the store and its history CSVs
+            await asyncio.to_thread(sched.outputs.catch_up, account, store)
+        except (OSError, StoreError) as exc:
+            log.warning("account %s: presence_history.csv not caught up with the store: %s", account, exc)
         sched.start_account(account)
 
     async def drop(account: str, graceful: bool) -> None:

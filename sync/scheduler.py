@@ -36,6 +36,9 @@ log = logging.getLogger("sync.cycle")
 
 class Scheduler:
     READER_GRACE = 5.0  # seconds the roster and domains loops get to finish a step when the job stops
+    # ... when the account passes to another replica (a handover, SIGTERM with several replicas): the new holder
+    # repeats a cancelled step, so the lease is not kept waiting for it.
+    HANDOVER_GRACE = 0.5
 
     def __init__(self, runtimes: Sequence[AccountRuntime], outputs: Outputs, *, interval: float,
                  once: bool, max_cycles: int | None = None, writeback_deadline: float = 300.0,
@@ -158,7 +161,8 @@ class Scheduler:
             halt.cancel()
             # Readers get a moment to finish a step (a cold start's directory read can take seconds), then are
             # cancelled; their writes are whole transactions, so what they leave is consistent.
-            _, slow = await asyncio.wait(readers, timeout=self.READER_GRACE)
+            grace = self.HANDOVER_GRACE if self.coordinated else self.READER_GRACE
+            _, slow = await asyncio.wait(readers, timeout=grace)
             for t in slow:
                 t.cancel()
             await asyncio.gather(presence, *readers, *([writer] if writer else []), return_exceptions=True)

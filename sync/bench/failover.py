@@ -16,7 +16,10 @@ What is measured, from the replicas' own log lines (each line stamped with the w
 - balance: held accounts per live replica, max - min, 3 renewals after each change;
 - the outage: from PostgreSQL being back to a presence tick of every account (the run lasts until each
   account ticked again or 30 s passed, past ``seconds`` if need be);
-- crashes: replicas that exited non-zero or printed a traceback.
+- crashes: replicas that exited non-zero or printed a traceback;
+- history: the replicas share one OutDir (a shared volume): duplicate transitions in the store and in the
+  whole-folder presence_history.csv (a user's two consecutive rows to one state, or two identical rows), and the
+  rows the store and the CSV do not have in common.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import signal
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +38,11 @@ from .harness import Job
 from .job import bench_config
 from .postgres import TemporaryPostgres
 from .tenant import start_tenant
+from .truth import Row, duplicates, parse_time, unmatched
 
 __all__ = ["FailoverOptions", "report", "run_failover"]
 
-_TOOK = re.compile(r"replica (\S+): took account (\S+) ")
+_TOOK = re.compile(r"replica (\S+): took account (\S+) \(lease token (\d+)")
 _TICK = re.compile(r"account (\S+): agents=\d+ .*presences=(\d+)")
 
 
@@ -100,7 +105,7 @@ def run_failover(opts: FailoverOptions, work: Path | None = None) -> dict[str, A
 
             def start(name: str) -> _Replica:
                 return _Replica(name, Job(["run", "--config", str(config), "--state-dir", str(tmp / f"state-{name}"),
-                                           "--out", str(tmp / f"out-{name}"), "--interval", "1", "--store", url],
+                                           "--out", str(tmp / "out"), "--interval", "1", "--store", url],
                                           tmp, env=env))
 
             reps = [start(f"r{i}") for i in range(1, opts.replicas + 1)]
@@ -140,6 +145,7 @@ def run_failover(opts: FailoverOptions, work: Path | None = None) -> dict[str, A
             stop_at = time.time()
             events.append({"kind": "SIGSTOP", "replica": paused.name, "at": stop_at, "accounts": sorted(held)})
             time.sleep(2 * opts.ttl)
+            probe = _stale_write(url, paused, sorted(held))  # the paused replica's token, after the takeover
             paused.job.proc.send_signal(signal.SIGCONT)
             check_balance()
 
@@ -174,7 +180,48 @@ def run_failover(opts: FailoverOptions, work: Path | None = None) -> dict[str, A
             codes = {r.name: r.job.stop(signal.SIGTERM, timeout=30) for r in live()}
             for r in reps:  # each replica's whole log, for a reader of a FAIL
                 (tmp / f"{r.name}.log").write_text(r.job.text + "\n", encoding="utf-8")
-        return _figures(opts, reps, events, balance, codes, names)
+            history = _history(url, tmp / "out" / "presence_history.csv")
+        return {**_figures(opts, reps, events, balance, codes, names), "history": history, "stale_probe": probe}
+
+
+def _stale_write(url: str, paused: _Replica, accounts: list[str]) -> dict[str, Any]:
+    """A store write on purpose with the paused replica's id and last token of one of its accounts, after another
+    replica took the account over (no deadline of its own: only the database judges). It must be refused."""
+    from sync.errors import LeaseLost
+    from sync.models import CycleResult
+    from sync.store import Store
+
+    took = [m for _, ln in paused.job.lines if (m := _TOOK.search(ln)) is not None and m.group(2) in accounts]
+    if not took:
+        return {"tried": False}
+    last = took[-1]
+    store = Store(url)
+    try:
+        store.fence(last.group(2), last.group(1), int(last.group(3)))
+        store.record_cycle(CycleResult(last.group(2), datetime.now(UTC), error="failover probe: a stale token"))
+        return {"tried": True, "account": last.group(2), "token": int(last.group(3)), "accepted": True}
+    except LeaseLost:
+        return {"tried": True, "account": last.group(2), "token": int(last.group(3)), "accepted": False}
+    finally:
+        store.close()
+
+
+def _history(url: str, csv_path: Path) -> dict[str, Any]:
+    """Duplicates in the store and in the whole-folder presence_history.csv, and the rows not in both."""
+    import csv
+
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        got = conn.execute("SELECT account_id, upn, user_id, from_availability, from_activity, to_availability,"
+                           " to_activity, changed_at FROM transitions ORDER BY seq").fetchall()
+    stored = [Row(r[0], r[2], (r[3], r[4]), (r[5], r[6]), parse_time(r[7]).timestamp(), r[1]) for r in got]
+    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = [Row(r["account_id"], r["user_id"], (r["from_availability"], r["from_activity"]),
+                    (r["to_availability"], r["to_activity"]), parse_time(r["changed_at_utc"]).timestamp(), r["upn"])
+                for r in csv.DictReader(fh)]
+    return {"store_rows": len(stored), "csv_rows": len(rows), "store_duplicates": duplicates(stored),
+            "csv_duplicates": duplicates(rows), "unmatched": unmatched(stored, rows)}
 
 
 def _figures(opts: FailoverOptions, reps: list[_Replica], events: list[dict[str, Any]], balance: list[int],
@@ -197,7 +244,7 @@ def _figures(opts: FailoverOptions, reps: list[_Replica], events: list[dict[str,
         ticks = sorted((t, r.name) for r in reps for t, a in r.ticks() if a == acc)
         split += sum(1 for (t1, r1), (t2, r2) in zip(ticks, ticks[1:], strict=False) if r1 != r2 and t2 - t1 < 0.5)
     text = "\n".join(r.job.text for r in reps)
-    refused = text.count("no longer holds account")
+    refused = text.count("no longer holds account") + text.count("may have passed to another replica")
     crashes = sum(1 for r in reps if "Traceback" in r.job.text) + sum(1 for c in codes.values() if c != 0)
 
     def stat(xs: list[float | None]) -> dict[str, Any]:
@@ -230,6 +277,19 @@ def report(fig: dict[str, Any]) -> tuple[str, bool]:
          all(b <= 1 for b in fig["balance_spread"])),
         ("replicas crashed (non-zero exit or traceback)", str(fig["crashes"]), "0", fig["crashes"] == 0),
     ]
+    probe = fig.get("stale_probe") or {}
+    rows.append(("a store write with the paused replica's stale token, on purpose", "accepted" if probe.get(
+        "accepted") else ("refused" if probe.get("tried") else "not tried"), "refused",
+        probe.get("tried") is True and probe.get("accepted") is False))
+    h = fig.get("history")
+    if h is not None:
+        dup = {k: h["store_duplicates"][k] + h["csv_duplicates"][k] for k in ("same_state", "identical")}
+        rows.append(("duplicate transitions, store + presence_history.csv (same state / identical)",
+                     f"{dup['same_state']} / {dup['identical']}", "0 / 0", dup == {"same_state": 0, "identical": 0}))
+        un = h["unmatched"]
+        rows.append((f"history rows not in both store ({h['store_rows']}) and CSV ({h['csv_rows']})",
+                     f"{un['missing_from_csv']} / {un['not_in_store']}", "0 / 0",
+                     un == {"missing_from_csv": 0, "not_in_store": 0}))
     lines = ["| target | measured | limit | result |", "|---|---|---|---|"]
     lines += [f"| {name} | {value} | {limit} | {'PASS' if ok else 'FAIL'} |" for name, value, limit, ok in rows]
     lines.append(f"stale store writes refused (LeaseLost): {fig['stale_writes_refused']}")

@@ -1,6 +1,8 @@
 """The output folder: presence.csv, presence_history.csv and validation.csv for every account.
 
-Loops of several accounts write here from worker threads; one lock keeps each file's writes in order.
+Loops of several accounts write here from worker threads; one lock keeps each file's writes in order. With
+several replicas (``shared``), each account also has its own files and the whole-folder ones are built from
+them (shared.py), under a lock that holds across processes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ from datetime import datetime
 from pathlib import Path
 
 from sync.models import Change, Presence, ValidationRow
-from sync.outputs.csv import PresenceCsv, append_history_csv, write_validation_csv
+from sync.outputs.csv import (
+    PRESENCE_COLUMNS,
+    VALIDATION_COLUMNS,
+    PresenceCsv,
+    append_history_csv,
+    write_validation_csv,
+)
+from sync.outputs.history import catch_up_history
+from sync.outputs.shared import account_dir, folder_lock, merge_csv
+from sync.store import Store
 
 __all__ = ["Outputs"]
 
@@ -28,6 +39,11 @@ class Outputs:
     on_validation: Callable[[], None] | None = field(default=None, repr=False)  # after validation.csv
     # Several replicas: raises LeaseLost when the account's lease may have passed on (no row is written then).
     may_write: Callable[[str, str], None] | None = field(default=None, repr=False)
+    # Several replicas: per-account files in accounts/<id>/, the whole-folder files built from those of these
+    # accounts (every configured one, whichever replica holds it).
+    shared: bool = False
+    accounts: Sequence[str] = ()
+    _account_csvs: dict[str, PresenceCsv] = field(default_factory=dict, repr=False)
     _presence_csv: PresenceCsv | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -48,6 +64,8 @@ class Outputs:
         """One presence tick of one account: its transitions appended, presence.csv rewritten."""
         if self.may_write is not None:
             self.may_write(account_id, "presence.csv")
+        if self.shared:
+            return self._shared_tick(account_id, presences, observed_at, changes)
         with self._lock:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if changes:
@@ -66,7 +84,42 @@ class Outputs:
         with self._lock:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.validation[account_id] = rows
-            write_validation_csv(self.validation_csv,
-                                 [(acc, v) for acc in sorted(self.validation) for v in self.validation[acc]])
+            if self.shared:
+                with folder_lock(self.out_dir):
+                    write_validation_csv(self.account_dir(account_id) / "validation.csv",
+                                         [(account_id, v) for v in rows])
+                    merge_csv(self.validation_csv, self._parts("validation.csv"), VALIDATION_COLUMNS)
+            else:
+                write_validation_csv(self.validation_csv,
+                                     [(acc, v) for acc in sorted(self.validation) for v in self.validation[acc]])
         if self.on_validation is not None:
             self.on_validation()
+
+    def account_dir(self, account_id: str) -> Path:
+        """Several replicas: the account's own folder (accounts/<id>/)."""
+        return account_dir(self.out_dir, account_id)
+
+    def _parts(self, name: str) -> list[Path]:
+        return [self.account_dir(acc) / name for acc in sorted(self.accounts)]
+
+    def _shared_tick(self, account_id: str, presences: Sequence[Presence], observed_at: datetime,
+                     changes: Sequence[Change]) -> None:
+        with self._lock, folder_lock(self.out_dir):
+            own = self.account_dir(account_id)
+            if changes:
+                append_history_csv(own / "presence_history.csv", changes)
+                append_history_csv(self.history_csv, changes)
+            self.presences[account_id] = presences
+            self.observed_at[account_id] = observed_at
+            csv = self._account_csvs.get(account_id)
+            if csv is None:
+                csv = self._account_csvs[account_id] = PresenceCsv(own / "presence.csv")
+            csv.write(presences, {account_id: observed_at})
+            merge_csv(self.presence_csv, self._parts("presence.csv"), PRESENCE_COLUMNS)
+
+    def catch_up(self, account_id: str, store: Store) -> int:
+        """Several replicas, on taking an account: the transitions the store has for it and its own history
+        lacks (its last holder died between the two writes) are appended to both histories; returns how many."""
+        with self._lock, folder_lock(self.out_dir):
+            return catch_up_history(self.account_dir(account_id) / "presence_history.csv", store,
+                                    account=account_id, also=self.history_csv)

@@ -40,8 +40,10 @@ def _tail_rows(path: Path) -> list[tuple[str, ...]]:
     return [r for r in rows if r and r[0] != "account_id"]
 
 
-def catch_up_history(path: Path, store: Store) -> int:
-    """Append the transitions the store has and presence_history.csv lacks at its end; returns how many."""
+def catch_up_history(path: Path, store: Store, *, account: str | None = None, also: Path | None = None) -> int:
+    """Append the transitions the store has and presence_history.csv lacks at its end; returns how many.
+    ``account``: only that account's (``path`` is its own history); ``also``: the same rows appended there too
+    (the whole folder's history, with several replicas)."""
     if not path.exists() or path.stat().st_size == 0:
         return 0  # a new (or deliberately removed) file starts with the next transition
     tail = _tail_rows(path)
@@ -50,11 +52,13 @@ def catch_up_history(path: Path, store: Store) -> int:
     last = max(r[-1] for r in tail)  # changed_at_utc: fixed-width UTC text, sorts by time
     since = datetime.fromisoformat(last.replace("Z", "+00:00"))
     have = set(tail)
-    changes: list[Change] = list(store.history(since=since))
+    changes: list[Change] = list(store.history(accounts=[account] if account is not None else None, since=since))
     missing = [c for c, row in zip(changes, _history_rows(changes), strict=True)
                if tuple(str(x) for x in row) not in have]
     if missing:
         append_history_csv(path, missing)
+        if also is not None:
+            append_history_csv(also, missing)
         log.warning("%s lacked %d transition(s) the store has (the job was stopped between the two writes); "
                     "appended them", path.name, len(missing))
     return len(missing)

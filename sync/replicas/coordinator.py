@@ -25,14 +25,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sync.errors import StoreError
 
-from .leases import DEFAULT_RENEW, LeaseBook
+from .leases import DEFAULT_RENEW, LeaseBook, LeaseListener
 from .plan import decide, share
 
 __all__ = ["Coordinator"]
 
 log = logging.getLogger(__name__)
 
-Take = Callable[[str, int, float], None]
+Take = Callable[[str, int, float], Awaitable[None]]
 Extend = Callable[[str, float], None]
 Drop = Callable[[str, bool], Awaitable[None]]
 
@@ -54,8 +54,23 @@ class Coordinator:
         return self.book.id
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Lease rounds until ``stop``; then ``leave()`` is the caller's."""
+        """Lease rounds until ``stop``; then ``leave()`` is the caller's. A round also starts at once when another
+        replica released a lease, joined or left (LISTEN/NOTIFY), so a handover does not wait for a renewal."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def changed() -> None:  # the listener's thread
+            loop.call_soon_threadsafe(wake.set)
+
+        listener = LeaseListener(self.book.url, self.book.id, changed).start()
+        try:
+            await self._rounds(stop, wake)
+        finally:
+            await asyncio.to_thread(listener.close)
+
+    async def _rounds(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
         while not stop.is_set():
+            wake.clear()
             started = time.monotonic()
             try:
                 # A round that cannot finish inside a renewal interval cannot prove the leases either.
@@ -75,10 +90,12 @@ class Coordinator:
                 self.failing = why
                 await self._drop_all(graceful=False)
             left = self.renew_every - (time.monotonic() - started)
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
             try:
-                await asyncio.wait_for(stop.wait(), timeout=max(0.05, left))
-            except TimeoutError:
-                pass
+                await asyncio.wait(waits, timeout=max(0.05, left), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
 
     async def _round(self) -> None:
         book = self.book
@@ -114,7 +131,7 @@ class Coordinator:
             self.changes += 1
             log.info("replica %s: took account %s (lease token %d; %d of %d account(s), %d replica(s))",
                      book.id, account, token, len(self.held), len(self.accounts), len(live))
-            self.take(account, token, self._until(asked))
+            await self.take(account, token, self._until(asked))
 
     def _until(self, asked: float) -> float:
         """The lease set by a statement sent at ``asked`` lives a TTL from the server's now, which is later:

@@ -35,7 +35,7 @@ def until(pred: Any, timeout: float, what: str) -> float:
 
 def replica(config: Path, tmp: Path, name: str, url: str, port: int) -> sup.Running:
     return sup.Running(["run", "--config", str(config), "--state-dir", str(tmp / f"state-{name}"), "--out",
-                        str(tmp / f"out-{name}"), "--interval", "1", "--store", url, "--metrics-port", str(port)],
+                        str(tmp / "out"), "--interval", "1", "--store", url, "--metrics-port", str(port)],
                        cwd=tmp,
                        env={"PRESENCE_SYNC_KEY_FILE": str(tmp / "state" / "secret.key")})  # one key, every replica
 
@@ -85,8 +85,26 @@ def test_two_replicas_split_the_accounts_and_hand_over_on_sigterm(
         code = a.terminate(signal.SIGTERM, timeout=30)
     assert code == 0, a.text[-3000:]
     assert holders(url) == {"contoso": None, "fabrikam": None}  # both released on the way out
+    whole_outputs_of_both(tmp_path / "out", url)
     for r in (a, b):
         assert r is not None and "Traceback" not in r.text and postgres.password not in r.text
+
+
+def whole_outputs_of_both(out: Path, url: str) -> None:
+    """The shared OutDir: presence.csv and validation.csv hold every agent of both accounts once; the history holds
+    every transition the store kept, once, whichever replica read it."""
+    presence = sup.read_csv(out / "presence.csv")[1]
+    keys = [(r["account_id"], r["agent_item_id"]) for r in presence]
+    assert len(keys) == len(set(keys)) and {k[0] for k in keys} == {"contoso", "fabrikam"}
+    validation = sup.read_csv(out / "validation.csv")[1]
+    with psycopg.connect(url) as conn:
+        assert len(validation) == conn.execute("SELECT count(*) FROM validation").fetchone()[0]
+        stored = conn.execute("SELECT count(*) FROM transitions").fetchone()[0]
+    history = [tuple(r.values()) for r in sup.read_csv(out / "presence_history.csv")[1]]
+    assert len(history) == len(set(history)) == stored, (len(history), len(set(history)), stored)
+    for account in ("contoso", "fabrikam"):
+        own = sup.read_csv(out / "accounts" / account / "presence.csv")[1]
+        assert own and {r["account_id"] for r in own} == {account}
 
 
 def observed_each_replica(ports: dict[str, int], held: dict[str, str | None], a: sup.Running,
