@@ -152,8 +152,14 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
                     code = await _run_with_signals(sched, install_signals)
                 else:
                     rounds = asyncio.ensure_future(coordinator.run(sched.stop))
+                    leaving: list[asyncio.Task[None]] = []
+
+                    def on_signal() -> None:  # hand the accounts over first, then stop
+                        if not leaving:
+                            leaving.append(asyncio.ensure_future(_leave(coordinator, sched)))
+
                     try:
-                        code = await _run_with_signals(sched, install_signals)
+                        code = await _run_with_signals(sched, install_signals, on_signal)
                     finally:
                         sched.request_stop()
                         await rounds
@@ -191,13 +197,24 @@ def _coordinator(settings: Settings, sched: Scheduler, runtimes: Sequence[Accoun
                        renew_every=settings.lease_renew)
 
 
-async def _run_with_signals(sched: Scheduler, install_signals: bool) -> int:
-    """The scheduler, with SIGINT/SIGTERM asking it to stop (every loop finishes its current writes)."""
+async def _leave(coordinator: Coordinator, sched: Scheduler) -> None:
+    """SIGTERM with several replicas: every account handed over at once (each released as soon as its loops
+    finished their writes), then the job stops."""
+    try:
+        await coordinator.hand_over_all()
+    finally:
+        sched.request_stop()
+
+
+async def _run_with_signals(sched: Scheduler, install_signals: bool,
+                            on_signal: Callable[[], None] | None = None) -> int:
+    """The scheduler, with SIGINT/SIGTERM asking it to stop (every loop finishes its current writes), or
+    calling ``on_signal``."""
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM) if install_signals else ()
     for sig in signals:
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, sched.request_stop)
+            loop.add_signal_handler(sig, on_signal or sched.request_stop)
     try:
         return await sched.run()
     finally:

@@ -17,6 +17,8 @@ What is measured, from the replicas' own log lines (each line stamped with the w
 - the outage: from PostgreSQL being back to a presence tick of every account (the run lasts until each
   account ticked again or 30 s passed, past ``seconds`` if need be);
 - crashes: replicas that exited non-zero or printed a traceback;
+- write-back: Agent-list writes that set every field to the value it had (the tenant counts them: a change
+  written twice), and each holder's Agent-list lag p95 (from its write-back lines), against 2 write-back intervals;
 - history: the replicas share one OutDir (a shared volume): duplicate transitions in the store and in the
   whole-folder presence_history.csv (a user's two consecutive rows to one state, or two identical rows), and the
   rows the store and the CSV do not have in common.
@@ -43,6 +45,7 @@ from .truth import Row, duplicates, parse_time, unmatched
 __all__ = ["FailoverOptions", "report", "run_failover"]
 
 _TOOK = re.compile(r"replica (\S+): took account (\S+) \(lease token (\d+)")
+WRITEBACK_INTERVAL = 5.0  # seconds between the replicas' Agent-list write-back rounds
 _TICK = re.compile(r"account (\S+): agents=\d+ .*presences=(\d+)")
 
 
@@ -97,7 +100,7 @@ def run_failover(opts: FailoverOptions, work: Path | None = None) -> dict[str, A
             url = pg.create_database("failover")
             keys = tmp / "keys"
             config = bench_config(tenant.info, keys, tenant.ca_file, tmp / "config.xml", quota=6250,
-                                  writeback_interval=5.0)
+                                  writeback_interval=WRITEBACK_INTERVAL)
             xml = config.read_text(encoding="utf-8").replace(
                 "<Accounts>", f'<Store LeaseTtl="{opts.ttl:g}" LeaseRenew="{opts.renew:g}"/>\n    <Accounts>', 1)
             config.write_text(xml, encoding="utf-8")
@@ -181,7 +184,26 @@ def run_failover(opts: FailoverOptions, work: Path | None = None) -> dict[str, A
             for r in reps:  # each replica's whole log, for a reader of a FAIL
                 (tmp / f"{r.name}.log").write_text(r.job.text + "\n", encoding="utf-8")
             history = _history(url, tmp / "out" / "presence_history.csv")
-        return {**_figures(opts, reps, events, balance, codes, names), "history": history, "stale_probe": probe}
+            writes = [tenant.control("GET", f"/_emulator/lists/writes?tenant={n}") for n in names]
+        return {**_figures(opts, reps, events, balance, codes, names), "history": history, "stale_probe": probe,
+                "writeback": _writeback(reps, writes, opts)}
+
+
+_LAG = re.compile(r"account (\S+): write-back: .* lag p50=([\d.]+)s p95=([\d.]+)s")
+
+
+def _writeback(reps: list[_Replica], writes: list[dict[str, Any]], opts: FailoverOptions) -> dict[str, Any]:
+    """Agent-list writes that changed nothing (a value written twice: by two replicas, or again after a
+    takeover), and the lag p95 of each holder's last write-back round per account (wall seconds from a
+    presence change to its value in the list)."""
+    last: dict[tuple[str, str], float] = {}
+    for r in reps:
+        for _, ln in r.job.lines:
+            if (m := _LAG.search(ln)) is not None:
+                last[(r.name, m.group(1))] = float(m.group(3))
+    return {"items_written": sum(int(w["total"]) for w in writes),
+            "unchanged_writes": sum(int(w["unchanged_total"]) for w in writes),
+            "lag_p95_max": max(last.values()) if last else None, "interval": WRITEBACK_INTERVAL}
 
 
 def _stale_write(url: str, paused: _Replica, accounts: list[str]) -> dict[str, Any]:
@@ -281,6 +303,13 @@ def report(fig: dict[str, Any]) -> tuple[str, bool]:
     rows.append(("a store write with the paused replica's stale token, on purpose", "accepted" if probe.get(
         "accepted") else ("refused" if probe.get("tried") else "not tried"), "refused",
         probe.get("tried") is True and probe.get("accepted") is False))
+    wb = fig.get("writeback")
+    if wb is not None:
+        rows.append((f"Agent-list writes that changed nothing (of {wb['items_written']})", str(wb["unchanged_writes"]),
+                     "0", wb["unchanged_writes"] == 0))
+        lag = wb["lag_p95_max"]
+        rows.append(("Agent-list lag p95, slowest holder", f"{sec(lag)} s", f"<= {2 * wb['interval']:g} s",
+                     lag is not None and lag <= 2 * wb["interval"]))
     h = fig.get("history")
     if h is not None:
         dup = {k: h["store_duplicates"][k] + h["csv_duplicates"][k] for k in ("same_state", "identical")}

@@ -6,6 +6,8 @@
 2. Ten tenants of 3,000 agents served by one local tenant, all in one job process.
 3. The refusal scenarios (refusals.py), against the tenant of scenario 1: the job's cold start once per set of
    refused request shapes, each from an empty state directory.
+4. Replica scale (replicas.py), against the tenants of scenario 2: 3 replicas sharing a PostgreSQL store, and one
+   process alone as the baseline (needs Debian's postgresql).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from .baselines import MsgraphSdkMissing, run_bare_httpx, run_msgraph_sdk
 from .job import measure_job
 from .refusals import pick_scenarios, refusal_targets, render_refusals, run_refusals
+from .replicas import render_replicas, replica_targets, run_replica_scale
 from .report import machine_info, render_report, targets_for, verdict, write_json
 from .tenant import MODEL_LATENCY, TenantProcess, start_tenant
 
@@ -41,6 +44,8 @@ class BenchOptions:
     multi_seconds: float = 90.0
     refusal_seconds: float = 45.0  # per refusal scenario (0: skip them)
     refusals: str | None = None  # comma-separated scenario names (refusals.SCENARIOS); None: every one
+    replica_seconds: float = 60.0  # the replica scale scenario's steady part, each side (0: skip it)
+    replicas: int = 3
     seed: int = 7
 
 
@@ -94,9 +99,20 @@ def run_bench(opts: BenchOptions, json_out: Path) -> tuple[str, str]:
                 (tmp / "multi").mkdir()
                 multi = measure_job(many, tmp / "multi", seconds=opts.multi_seconds, interval=opts.interval,
                                     quota=opts.quota, writeback_interval=opts.writeback_interval)
+                if opts.replica_seconds > 0:
+                    many.fresh_budgets()
+                    _say(f"scenario 4: {opts.replicas} replicas sharing a PostgreSQL store, and one process, "
+                         f"{opts.replica_seconds:g} s each")
+                    figures["replica_scale"] = run_replica_scale(
+                        many, tmp / "replicas", replicas=opts.replicas, seconds=opts.replica_seconds,
+                        quota=opts.quota, writeback_interval=opts.writeback_interval, say=_say)
             figures["multi_tenant"] = {"tenants": n, "agents_each": each, **multi}
     refusals = figures.get("refusals") or []
-    targets = targets_for(figures) + refusal_targets(refusals)
-    text = render_report(figures, targets, sections=(render_refusals(refusals, targets),) if refusals else ())
+    scale = figures.get("replica_scale")
+    scale_targets = replica_targets(scale) if scale else []
+    targets = targets_for(figures) + refusal_targets(refusals) + scale_targets
+    sections = ((render_refusals(refusals, targets),) if refusals else ()) + (
+        (render_replicas(scale, scale_targets),) if scale else ())
+    text = render_report(figures, targets, sections=sections)
     write_json(json_out, figures, targets)
     return text, verdict(targets)

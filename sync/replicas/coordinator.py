@@ -48,6 +48,9 @@ class Coordinator:
         self.changes = 0  # leases taken or given up by this replica (metrics)
         self.renewal_seconds: list[float] = []  # the last rounds' renewal latency (metrics)
         self.failing = ""  # why the last round failed ("" when it worked)
+        self.leaving = False  # SIGTERM: every account is being handed over
+        self._failed_at: float | None = None  # when the rounds began to fail
+        self._lenient = (0.0, 0.0)  # after an outage: until when, and how far back a heartbeat counts as live
 
     @property
     def replica_id(self) -> str:
@@ -76,9 +79,13 @@ class Coordinator:
                 # A round that cannot finish inside a renewal interval cannot prove the leases either.
                 if self.failing:
                     # Back after an outage: every replica's heartbeat is stale, so one that counted the live
-                    # replicas now would see itself alone and take every account. Heartbeat first; take next round.
+                    # replicas now would see itself alone and take every account. Heartbeat first; take next
+                    # round, and for a TTL count as live every replica that beat during the outage's length too
+                    # (the others come back at their own pace; one that died meanwhile drops out after it).
                     await asyncio.wait_for(asyncio.to_thread(self.book.heartbeat), timeout=self.renew_every * 1.5)
-                    log.info("replica %s: the lease database answers again", self.book.id)
+                    down = time.monotonic() - (self._failed_at or time.monotonic())
+                    self._lenient = (time.monotonic() + self.book.ttl, self.book.ttl + down + self.renew_every)
+                    log.info("replica %s: the lease database answers again (after %.1f s)", self.book.id, down)
                 else:
                     await asyncio.wait_for(self._round(), timeout=self.renew_every * 1.5)
                 self.failing = ""
@@ -87,6 +94,8 @@ class Coordinator:
                 if why != self.failing:
                     log.error("replica %s: %s; stopping its %d account(s) until the database answers again",
                               self.book.id, why, len(self.held))
+                if not self.failing:
+                    self._failed_at = time.monotonic()
                 self.failing = why
                 await self._drop_all(graceful=False)
             left = self.renew_every - (time.monotonic() - started)
@@ -107,6 +116,8 @@ class Coordinator:
             if await asyncio.to_thread(book.renew, account, token):
                 if self.extend is not None:
                     self.extend(account, self._until(asked))
+            elif self.held.get(account) != token:
+                continue  # handed over meanwhile (this replica is leaving)
             else:
                 log.error("replica %s: lost account %s (lease token %d expired or was taken over); stopped it",
                           book.id, account, token)
@@ -114,7 +125,10 @@ class Coordinator:
                 self.changes += 1
                 await self.drop(account, False)
         self.renewal_seconds = (self.renewal_seconds + [time.monotonic() - t0])[-50:]
-        live = await asyncio.to_thread(book.live_replicas)
+        if self.leaving:
+            return  # handing everything over: nothing is taken again
+        until, window = self._lenient
+        live = await asyncio.to_thread(book.live_replicas, window if time.monotonic() < until else None)
         quota = share(len(self.accounts), live, book.id)
         leases = await asyncio.to_thread(book.leases, self.accounts)
         free = [ls.account for ls in leases
@@ -156,10 +170,15 @@ class Coordinator:
             self.changes += 1
             await self.drop(account, graceful)
 
+    async def hand_over_all(self) -> None:
+        """SIGTERM: every account handed over at once, each as soon as its own loops finished their writes;
+        nothing is taken again."""
+        self.leaving = True
+        await asyncio.gather(*(self._hand_over(account, "this replica stops") for account in list(self.held)))
+
     async def leave(self) -> None:
-        """Hand every account over and deregister (SIGTERM); what cannot be released expires within a TTL."""
-        for account in list(self.held):
-            await self._hand_over(account, "this replica stops")
+        """Hand every account over and deregister; what cannot be released expires within a TTL."""
+        await self.hand_over_all()
         try:
             await asyncio.to_thread(self.book.leave)
         except StoreError as exc:

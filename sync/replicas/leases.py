@@ -111,11 +111,11 @@ class LeaseBook:
     def _notify(self, c: Any) -> None:
         c.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.id))
 
-    def live_replicas(self) -> list[str]:
-        """The replicas whose last heartbeat is younger than the TTL, by id."""
+    def live_replicas(self, window: float | None = None) -> list[str]:
+        """The replicas whose last heartbeat is younger than ``window`` seconds (default: the TTL), by id."""
         return self._run("reading the replicas", lambda c: [r[0] for r in c.execute(
             "SELECT id FROM replicas WHERE heartbeat_at > now() - make_interval(secs => %s) ORDER BY id",
-            (self.ttl,)).fetchall()])
+            (self.ttl if window is None else window,)).fetchall()])
 
     def replicas(self) -> list[Replica]:
         return self._run("reading the replicas", lambda c: [Replica(r[0], r[1], int(r[2]), r[3], float(r[4]))

@@ -172,7 +172,8 @@ async def list_items(state: EmulatorState, request: Request, body: Any) -> Any:
 
 
 async def list_writes(state: EmulatorState, request: Request, body: Any) -> Any:
-    """How many times each item of a list (default: the Agent list, the site's first) was updated since reset."""
+    """How many times each item of a list (default: the Agent list, the site's first) was updated since reset, and
+    how many of those updates changed nothing (``unchanged``: a value written again)."""
     q = request.query_params
     tenant = find_tenant(state, q.get("tenant"))
     key = q.get("list")
@@ -180,13 +181,16 @@ async def list_writes(state: EmulatorState, request: Request, body: Any) -> Any:
     if lst is None:
         raise BadRequest(f"no list {key!r} on {tenant.site.path}", 404)
     writes = {str(item_id): n for item_id, n in sorted(lst.writes.items())}
-    return {"tenant": tenant.name, "list": lst.title, "writes": writes, "total": sum(writes.values())}
+    unchanged = {str(item_id): n for item_id, n in sorted(lst.unchanged.items())}
+    return {"tenant": tenant.name, "list": lst.title, "writes": writes, "total": sum(writes.values()),
+            "unchanged": unchanged, "unchanged_total": sum(unchanged.values())}
 
 
 def clear_writes(state: EmulatorState) -> None:
     for tenant in state.world.tenants.values():
         for lst in tenant.site.lists.values():
             lst.writes.clear()
+            lst.unchanged.clear()
 
 
 async def list_writes_reset(state: EmulatorState, request: Request, body: Any) -> Any:

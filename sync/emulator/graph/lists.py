@@ -311,10 +311,9 @@ async def _patch_fields(req: GraphRequest, m: re.Match[str]) -> GraphResponse:
     site, lst, item = _item(req, m)
     values = _check_fields(lst, req.body)
     _precondition(req, lst, item)
-    item.fields.update(values)
+    lst.record_write(item, values)
     item.version += 1
     item.modified = now_iso()
-    lst.record_write(item.id)
     return GraphResponse(200, {"@odata.context": _fields_ctx(req, site, lst, item), **_fields(lst, item, None)},
                          {"ETag": _etag(lst, item)})
 

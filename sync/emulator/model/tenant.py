@@ -171,10 +171,15 @@ class SpList:
     indexed_columns: set[str] = field(default_factory=set)  # exempt from the list view threshold
     column_types: dict[str, str] = field(default_factory=dict)  # SharePoint field type by column; Text if absent
     writes: Counter[int] = field(default_factory=Counter)  # updates per item id, for tests (write log)
+    unchanged: Counter[int] = field(default_factory=Counter)  # updates that set every field to the value it had
 
-    def record_write(self, item_id: int) -> None:
-        """Count one update of an item (Graph PATCH fields, REST MERGE/PATCH, in or out of a $batch)."""
-        self.writes[item_id] += 1
+    def record_write(self, item: ListItem, values: dict[str, Any]) -> None:
+        """Apply and count one update of an item (Graph PATCH fields, REST MERGE/PATCH, in or out of a $batch);
+        one that changes nothing is counted apart too (a value written twice)."""
+        if all(item.fields.get(k) == v for k, v in values.items()):
+            self.unchanged[item.id] += 1
+        item.fields.update(values)
+        self.writes[item.id] += 1
 
     @property
     def entity_type_name(self) -> str:

@@ -179,10 +179,9 @@ def update_item(call: SpCall, lst: SpList, item: ListItem) -> SpResult:
     failed = _precondition(call, item)
     if failed:
         return failed
-    item.fields.update(doc)
+    lst.record_write(item, doc)
     item.version += 1
     item.modified = now_iso()
-    lst.record_write(item.id)
     return SpResult(204, None, {"ETag": item.etag})
 
 

@@ -87,9 +87,14 @@ def test_write_log_counts_updates_in_and_out_of_batches(http: httpx.Client, emul
                                "Content-Type": VERBOSE, "Accept": VERBOSE},
                       json={"__metadata": {"type": scratch.entity_type_name}, "Team": "C"})
     assert merge.status_code == 204
+    again = http.post("/v1.0/$batch", headers=graph_auth, json={"requests": [  # the same value once more
+        {"id": "1", "method": "PATCH", "url": f"{items}/1/fields", "headers": {"Content-Type": "application/json"},
+         "body": {"Team": "B"}}]})
+    assert again.json()["responses"][0]["status"] == 200
     got = http.get("/_emulator/lists/writes", params={"tenant": "contoso", "list": scratch.title}).json()
-    assert got["writes"] == {"1": 2, "2": 1} and got["total"] == 3
+    assert got["writes"] == {"1": 3, "2": 1} and got["total"] == 4
+    assert got["unchanged"] == {"1": 1} and got["unchanged_total"] == 1
     assert http.post("/_emulator/lists/writes/reset").json() == {"reset": True}
     got = http.get("/_emulator/lists/writes", params={"tenant": "contoso", "list": scratch.title}).json()
-    assert got["writes"] == {} and got["total"] == 0
+    assert got["writes"] == {} and got["total"] == 0 and got["unchanged_total"] == 0
     assert http.get("/_emulator/lists/writes", params={"tenant": "contoso"}).json()["list"] == "Agents"

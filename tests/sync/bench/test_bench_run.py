@@ -11,7 +11,8 @@ from sync.bench.run import BenchOptions, run_bench
 def test_a_small_bench_measures_every_figure(tmp_path: Path) -> None:
     opts = BenchOptions(users=1500, agents=700, seconds=8.0, latency="presence=20:60,other=10", quota=50_000,
                         writeback_interval=2.0, baseline_seconds=2.0, sdk_chunks=1, multi_tenants=2,
-                        multi_agents=300, multi_seconds=5.0, refusal_seconds=8.0, refusals="plain-paging,list-route")
+                        multi_agents=300, multi_seconds=5.0, refusal_seconds=8.0, refusals="plain-paging,list-route",
+                        replica_seconds=5.0, replicas=2)
     text, verdict = run_bench(opts, tmp_path / "bench.json")
     doc = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     job, multi = doc["figures"]["job"], doc["figures"]["multi_tenant"]
@@ -34,3 +35,12 @@ def test_a_small_bench_measures_every_figure(tmp_path: Path) -> None:
     keys = {t["key"] for t in doc["targets"]}
     assert "refusal:plain-paging:first_presence_read" in keys and "refusal:list-route:freshness_p95" in keys
     assert "refused request shapes" in text and "| plain-paging " in text
+    scale = doc["figures"]["replica_scale"]
+    single, shared = scale["single"], scale["shared"]
+    assert single["replicas"] == 1 and shared["replicas"] == 2, scale
+    for side in (single, shared):  # both read every agent of both tenants, and stopped cleanly
+        assert side["agents"] == single["agents"] > 0 and side["freshness_p95"] is not None and side["cpu_seconds"] > 0, side
+        assert set(side["exit_codes"]) == {0} and side["tracebacks"] == 0, side
+    assert sorted(shared["accounts_held"]) == [1, 1] and scale["cpu_ratio"] > 0
+    assert {"replicas_freshness_p95", "replicas_cpu_ratio", "replicas_balance"} <= keys
+    assert "| replica scale " in text and "2 replicas: CPU per agent vs one process" in text
