@@ -61,11 +61,13 @@ def _measure(tenant: TenantProcess, work: Path, *, replicas: int, url: str | Non
         reads = tenant.control("GET", "/_emulator/presence-reads")
         cpu = sum(cpu_seconds(j.proc.pid) or 0.0 for j in jobs) - cpu0
         elapsed = time.monotonic() - t0
+        held = [sum(1 for _, ln in list(j.lines) if "took account" in ln) - sum(
+            1 for _, ln in list(j.lines) if "handed account" in ln or "lost account" in ln) for j in jobs]
     finally:
         codes = [j.stop(signal.SIGTERM, timeout=30) for j in jobs]
-    held = [sum(1 for _, ln in j.lines if "took account" in ln) - sum(
-        1 for _, ln in j.lines if "handed account" in ln or "lost account" in ln) for j in jobs]
-    say(f"  {replicas} process(es): freshness p95 {reads.get('gap_p95')} s, CPU {cpu:.1f} s over {elapsed:.0f} s")
+    p95 = reads.get("gap_p95")
+    say(f"  {replicas} process(es): freshness p95 {'-' if p95 is None else format(p95, '.3f')} s, CPU {cpu:.1f} s "
+        f"over {elapsed:.0f} s")
     return {"replicas": replicas, "accounts": accounts, "agents": agents, "reading_after_s": settled,
             "steady_seconds": elapsed, "freshness_p50": reads.get("gap_p50"), "freshness_p95": reads.get("gap_p95"),
             "freshness_max": reads.get("gap_max"), "busiest_30s": reads.get("busiest_30s_calls"),
