@@ -242,6 +242,20 @@ def test_every_referenced_configmap_and_secret_exists() -> None:
         assert not key or key in defined[(kind, name)], f"{kind} {name} has no key {key!r}"
 
 
+def test_every_replica_writes_one_shared_output_folder() -> None:
+    """The whole-folder CSVs hold every account only when the replicas share --out: a ReadWriteMany claim."""
+    c = container()
+    out_dir = c["args"][c["args"].index("--out") + 1]
+    mount = max((m for m in c["volumeMounts"] if out_dir == m["mountPath"] or out_dir.startswith(m["mountPath"] + "/")),
+                key=lambda m: len(m["mountPath"]))
+    volume = next(v for v in one("Deployment")["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
+    claim = volume["persistentVolumeClaim"]["claimName"]
+    pvc = next(d for _, d in DOCS if d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] == claim)
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    state = c["args"][c["args"].index("--state-dir") + 1]
+    assert not state.startswith(out_dir), "each replica keeps its own state directory"
+
+
 def test_the_key_file_is_where_the_secret_is_mounted() -> None:
     c = container()
     env = {e["name"]: e.get("value") for e in c["env"]}
