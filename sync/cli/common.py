@@ -82,17 +82,18 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
     logging.getLogger("office365").setLevel(logging.CRITICAL)
 
 
-def _os_error(exc: OSError) -> UsageError:
+def _os_error(exc: OSError, paths: str) -> UsageError:
     """A file-system failure (unwritable --out, a file where a folder should be, ...) as a usage error."""
     where = f" {exc.filename}" if exc.filename else ""
     return UsageError(f"cannot use{where}: {exc.strerror or exc}.",
-                      hint="Check the --out / --state-dir / --config paths and their permissions.")
+                      hint=f"Check the {paths} {'paths and their' if '/' in paths else 'path and its'} permissions.")
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    """Print a user-facing error (never a traceback) and return the exit to raise."""
+def _fail(exc: Exception, paths: str = "--out / --state-dir / --config") -> typer.Exit:
+    """Print a user-facing error (never a traceback) and return the exit to raise; ``paths`` are the command's
+    path options, named in the hint of a file-system error."""
     if isinstance(exc, OSError):
-        exc = _os_error(exc)
+        exc = _os_error(exc, paths)
     if _JSON_LOGS[0] and isinstance(exc, SyncError):  # keep stderr one JSON object per line
         for line in ([f"configuration error: {p}" for p in exc.problems] if isinstance(exc, ConfigError)
                      else [f"error: {exc}"]):

@@ -99,5 +99,5 @@ def demo(
     try:
         code = run_demo(workdir, cycles=cycles, interval=interval, console=out)
     except (SyncError, OSError) as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, paths="--dir") from None
     raise typer.Exit(code)
