@@ -20,6 +20,7 @@ from rich.console import Console
 from ..config import Settings, default_state_dir, load_settings
 from ..errors import EXIT_USAGE, ConfigError, RosterError, SyncError, UsageError
 from ..observe.redact import TOKENISH
+from ..version import package_version
 
 app = typer.Typer(
     name="presence-sync",
@@ -37,6 +38,19 @@ err = Console(stderr=True)
 
 
 out = Console()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"presence-sync {package_version()}", highlight=False, markup=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print the version (from the package metadata) and exit.")]
+          = False) -> None:
+    pass
 
 
 _TOKENISH = TOKENISH  # the same rule as the alerts' (sync.observe.redact)
