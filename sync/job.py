@@ -60,6 +60,7 @@ def runtime_options(settings: Settings, progress: DirectoryProgress | None = Non
         interval=settings.interval,
         sharepoint_ru_per_minute=settings.writeback_quota,
         progress=progress,
+        csv_encoding=settings.csv_encoding,
     )
 
 
@@ -130,12 +131,13 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
 
     ``on_validation`` is called (from a worker thread) after validation.csv was rewritten; it must not block."""
     tune_allocator()
-    outputs = Outputs(settings.out_dir, on_validation=on_validation)  # e.g. run --report's refresh
+    outputs = Outputs(settings.out_dir, settings.csv_encoding, on_validation=on_validation)  # e.g. run --report's refresh
     setup_errors: dict[str, str] = {}
     with state_lock(settings.state_dir):  # one run per state directory (exit 2 for a second one)
         async with account_runtimes(settings, progress, setup_errors) as (runtimes, setup_failed):
             if runtimes:  # a run killed between the store and the CSV left rows out of presence_history.csv
-                await asyncio.to_thread(catch_up_history, outputs.history_csv, runtimes[0].store)
+                await asyncio.to_thread(catch_up_history, outputs.history_csv, runtimes[0].store,
+                                        settings.csv_encoding)
             sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once,
                               max_cycles=max_cycles, on_cycle=on_cycle)
             if on_start is not None:

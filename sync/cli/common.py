@@ -17,7 +17,7 @@ import typer
 from dotenv import dotenv_values
 from rich.console import Console
 
-from ..config import Settings, default_state_dir, load_settings
+from ..config import Settings, csv_encoding_problem, default_state_dir, load_settings
 from ..errors import EXIT_USAGE, ConfigError, RosterError, SyncError, UsageError
 from ..observe.redact import TOKENISH
 from ..version import package_version
@@ -150,6 +150,24 @@ CaOpt = Annotated[Path | None, typer.Option("--ca-bundle", help="Extra CA bundle
 RosterOpt = Annotated[Path | None, typer.Option("--roster", help="Read the roster from this CSV (a UPN column, "
                                                  "optional Id) instead of SharePoint; no write-back.",
                                                  show_default=False)]
+
+
+CsvEncodingOpt = Annotated[str | None, typer.Option("--csv-encoding", metavar="utf-8|utf-8-sig",
+                                                    help="Encoding of the CSV files written: utf-8 (the default) or "
+                                                         "utf-8-sig, with a byte-order mark, so Excel on Windows "
+                                                         "shows accented names right (also "
+                                                         "MsGraphPresenceSource/@CsvEncoding).",
+                                                    show_default=False)]
+
+
+def _csv_encoding(value: str | None) -> str:
+    """--csv-encoding of a command that reads no config.xml: utf-8 unless given; a usage error when unknown."""
+    if value is None:
+        return "utf-8"
+    why = csv_encoding_problem(value)
+    if why:
+        raise UsageError(f"--csv-encoding {why}")
+    return value.strip().lower()
 
 
 _START = ("Start from config/config.example.xml (copy it to config.xml and fill in your tenant), or run "

@@ -22,6 +22,7 @@ class Outputs:
     # The big fields stay out of repr(): asyncio formats the finished main task (and with it the JobReport
     # holding this) when ``asyncio.run`` ends, and 30,000 Presence reprs cost 60 MB of memory for a moment.
     out_dir: Path
+    encoding: str = "utf-8"  # CsvEncoding / --csv-encoding: utf-8, or utf-8-sig for Excel
     presences: dict[str, Sequence[Presence]] = field(default_factory=dict, repr=False)
     validation: dict[str, Sequence[ValidationRow]] = field(default_factory=dict, repr=False)
     observed_at: dict[str, datetime] = field(default_factory=dict, repr=False)
@@ -47,11 +48,11 @@ class Outputs:
         with self._lock:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if changes:
-                append_history_csv(self.history_csv, changes)
+                append_history_csv(self.history_csv, changes, self.encoding)
             self.presences[account_id] = presences
             self.observed_at[account_id] = observed_at
             if self._presence_csv is None:
-                self._presence_csv = PresenceCsv(self.presence_csv)
+                self._presence_csv = PresenceCsv(self.presence_csv, self.encoding)
             self._presence_csv.write([p for acc in sorted(self.presences) for p in self.presences[acc]],
                                      self.observed_at)
 
@@ -61,6 +62,7 @@ class Outputs:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.validation[account_id] = rows
             write_validation_csv(self.validation_csv,
-                                 [(acc, v) for acc in sorted(self.validation) for v in self.validation[acc]])
+                                 [(acc, v) for acc in sorted(self.validation) for v in self.validation[acc]],
+                                 self.encoding)
         if self.on_validation is not None:
             self.on_validation()
