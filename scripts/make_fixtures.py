@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Build the hand-made fixture tenants (contoso, fabrikam) and their Agent-list answer keys.
 
-Run from the repository root: ``python scripts/make_fixtures.py`` (writes fixtures/tenants/*.json).
+Run from the repository root: ``python scripts/make_fixtures.py`` (writes sync/emulator/fixtures/*.json).
 Deterministic: running it twice gives byte-identical files.
 
 The directory is partly hand-written (the people the defects point at) and partly filled with
 ordinary employees from fixed name lists. The Agent list is built from the hand-written defect rows
 below, in order, with clean rows spread between them. Every defect row carries its expected answer,
-written by applying fixtures/README.md's rules (the UPN rules) by hand; the script only derives
+written by applying sync/emulator/fixtures/README.md's rules (the UPN rules) by hand; the script only derives
 status/severity from the codes and checks the key for internal consistency (duplicates only on later
 items, suggestions exist in the directory). It never validates a UPN itself.
 """
@@ -298,7 +298,7 @@ def dump(path: Path, doc: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    out = ROOT / "fixtures" / "tenants"
+    out = ROOT / "sync" / "emulator" / "fixtures"
     out.mkdir(parents=True, exist_ok=True)
     for name, (doc, key) in (("contoso", contoso()), ("fabrikam", fabrikam())):
         dump(out / f"{name}.json", doc)

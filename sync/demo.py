@@ -11,23 +11,28 @@ import asyncio
 import csv
 import shutil
 import ssl
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import httpx
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .config import load_settings
+from .errors import SyncError
 from .job import run_job
 from .models import ValidationRow
 from .observe.server import free_port
 from .secrets import KeyStore
 from .validate import print_validation_summary
 
-__all__ = ["app_account_xml", "delegated_account_xml", "run_demo", "write_demo_config"]
+__all__ = ["app_account_xml", "delegated_account_xml", "run_demo", "shown_cell", "write_demo_config"]
 
 
 def app_account_xml(t: dict[str, Any], keys: KeyStore, base: str) -> str:
@@ -76,43 +81,100 @@ def write_demo_config(info: dict, keys: KeyStore, ca_file: Path, path: Path) -> 
     return path
 
 
-def _show_presence(console: Console, presence_csv: Path, limit: int = 12) -> None:
-    with presence_csv.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    table = Table(title=f"presence.csv ({len(rows)} agents; first {min(limit, len(rows))})")
-    for col in ("account_id", "upn", "availability", "activity", "observed_at_utc"):
-        table.add_column(col)
-    for r in rows[:limit]:
-        table.add_row(*(r[c] for c in ("account_id", "upn", "availability", "activity", "observed_at_utc")))
-    console.print(table)
+_VISIBLE = {"\u00a0": "⎵", "\t": "→", "\n": "↵", "\r": "␍"}
+_EDGE_SPACE = "·"
 
 
-def _agent_list_sample(tenant: Any, name: str, limit: int = 10) -> Table:
-    """What the write-back left in the first tenant's Agent list (read from the local tenant itself)."""
-    t = next(t for t in tenant.state.world.tenants.values() if t.name == name)
-    lst = t.site.list_by_title("Agents")
-    cols = (t.upn_column, "UpnStatus", "Availability", "Activity", "PresenceUpdated")
-    table = Table(title=f"Agent list of {name} after write-back ({len(lst.items)} items; first {limit})")
-    for c in cols:
-        table.add_column(c)
-    for item in list(lst.items.values())[:limit]:
-        table.add_row(*(repr(item.fields.get(c)) if c == t.upn_column else str(item.fields.get(c) or "")
-                        for c in cols))
+def shown_cell(value: object) -> str:
+    """A hand-typed cell as typed, for a terminal: spaces at its edges shown as ``·``, a non-breaking space as
+    ``⎵``, a tab as ``→``, a line break as ``↵``, any other invisible character as ``⟨U+200B⟩``; an empty
+    cell (None or "") as ``(empty)``. Never a Python repr."""
+    if value is None or value == "":
+        return "(empty)"
+    text = str(value)
+    core = text.strip(" ")
+    if not core:
+        return _EDGE_SPACE * len(text)
+    lead, trail = len(text) - len(text.lstrip(" ")), len(text) - len(text.rstrip(" "))
+    middle = "".join(_VISIBLE.get(c) or (c if c.isprintable() else f"⟨U+{ord(c):04X}⟩") for c in core)
+    return _EDGE_SPACE * lead + middle + _EDGE_SPACE * trail
+
+
+_GAP = 2  # characters between two columns: the right padding and the box's blank vertical line
+
+
+def _table(title: str, columns: Sequence[tuple[str, int]], rows: Sequence[Sequence[str]], width: int) -> Table:
+    """A table that fits ``width`` characters. Each column is (header, how early it gives way): 0 stays whole
+    (codes, times); the others are narrowed, the highest first, and fold their cells onto more lines, never
+    cutting them. rich itself narrows no column below its longest word, and a UPN is one word."""
+    widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, (h, _) in enumerate(columns)]
+    excess = sum(widths) + _GAP * (len(widths) - 1) - width
+    for i in sorted((i for i, (_, give) in enumerate(columns) if give), key=lambda i: -columns[i][1]):
+        cut = max(0, min(excess, widths[i] - _NARROWEST))
+        widths[i] -= cut
+        excess -= cut
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
+                  title_justify="left")
+    for (header, _), w in zip(columns, widths, strict=True):
+        table.add_column(header, width=w, overflow="fold")
+    for r in rows:
+        table.add_row(*map(Text, r))  # Text: a cell holding [brackets] is not read as console markup
     return table
 
 
-def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: Console | None = None) -> int:
+_NARROWEST = 11  # a folding column keeps at least this many characters a line
+
+
+def _clock(stamp: object) -> str:
+    """HH:MM:SS of an ISO 8601 UTC timestamp (the table's title says the day and UTC)."""
+    text = str(stamp or "")
+    return text[11:19] if len(text) >= 19 and text[10] == "T" else text
+
+
+def _show_presence(console: Console, presence_csv: Path, limit: int = 12) -> None:
+    with presence_csv.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    day = rows[0]["observed_at_utc"][:10] if rows else ""
+    cells = [(r["account_id"], r["upn"], r["availability"], r["activity"], _clock(r["observed_at_utc"]))
+             for r in rows[:limit]]
+    console.print(_table(f"presence.csv ({len(rows)} agents; first {len(cells)}; times UTC, {day})",
+                         [("account", 0), ("upn", 1), ("availability", 0), ("activity", 2), ("observed", 0)],
+                         cells, console.width))
+
+
+def _agent_list_sample(tenant: Any, name: str, width: int, limit: int = 10) -> Table:
+    """What the write-back left in the first tenant's Agent list (read from the local tenant itself): the UPN
+    cell as typed (whitespace made visible), the verdict and the presence written back (PresenceUpdated is
+    left out to fit 80 columns)."""
+    t = next(t for t in tenant.state.world.tenants.values() if t.name == name)
+    lst = t.site.list_by_title("Agents")
+    cells = [(shown_cell(f.get(t.upn_column)), *(str(f.get(c) or "") for c in ("UpnStatus", "Availability",
+                                                                                 "Activity")))
+             for f in (item.fields for item in list(lst.items.values())[:limit])]
+    return _table(f"Agent list of {name} after write-back ({len(lst.items)} items; first {len(cells)})",
+                  [(f"{t.upn_column} (as typed)", 1), ("UpnStatus", 3), ("Availability", 0), ("Activity", 2)],
+                  cells, width)
+
+
+def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: Console | None = None,
+             csv_encoding: str | None = None, fixtures_dir: Path | None = None) -> int:
+    """The demo; ``fixtures_dir`` None serves the tenants shipped in the package. Returns the job's exit code."""
+    from .emulator.model.fixtures import FixturesError
     from .emulator.server import EmulatorServer
 
     console = console or Console()
     state_dir = workdir / "state"
     out_dir = workdir / "out"
+    try:
+        server = EmulatorServer(state_dir=state_dir / "emulator", fixtures_dir=fixtures_dir)
+    except FixturesError as exc:
+        raise SyncError(f"the demo cannot start the local tenant: {exc}") from None
     # Each demo starts clean (the local tenant gets a new port each time); its CA is kept and reused.
     for stale in (state_dir / "tokens", out_dir):
         shutil.rmtree(stale, ignore_errors=True)
     for stale_file in state_dir.glob("presence-sync.sqlite*"):
         stale_file.unlink()
-    with EmulatorServer(state_dir=state_dir / "emulator") as tenant:
+    with server as tenant:
         console.print(f"local tenant on {tenant.base_url} (CA {tenant.tls.ca_cert})", highlight=False)
         ctx = ssl.create_default_context(cafile=str(tenant.tls.ca_cert))
         info = httpx.get(f"{tenant.base_url}/_emulator/info", verify=ctx, timeout=10).json()
@@ -132,12 +194,15 @@ def run_demo(workdir: Path, *, cycles: int = 3, interval: float = 2.0, console: 
         console.print(f"metrics while the job runs: http://127.0.0.1:{metrics_port}/metrics (and /healthz, /readyz)",
                       highlight=False)
         settings, _ = load_settings(config, {"state_dir": state_dir, "out_dir": out_dir, "interval": interval,
-                                             "metrics_port": metrics_port}, env={})
+                                             "metrics_port": metrics_port, "csv_encoding": csv_encoding}, env={})
         report = asyncio.run(run_job(settings, max_cycles=cycles))
-        written = _agent_list_sample(tenant, info["tenants"][0]["name"])
+        written = _agent_list_sample(tenant, info["tenants"][0]["name"], console.width)
     outputs = report.outputs
+    console.print()
     _show_presence(console, outputs.presence_csv)
+    console.print()
     console.print(written)
+    console.print()
     rows: list[tuple[str, ValidationRow]] = [(a, v) for a, vs in sorted(outputs.validation.items()) for v in vs]
     print_validation_summary(console, rows, outputs.validation_csv)
     from .reporting import Scope, build_report

@@ -31,6 +31,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from .errors import TransientGraphError
+from .version import package_version
 
 __all__ = [
     "Pacer",
@@ -47,7 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "NONISV|presence-sync|presence-sync/0.1"
+# Microsoft's throttling guidance: NONISV|CompanyName|AppName/Version, so the tenant's logs name this job.
+USER_AGENT = f"NONISV|presence-sync|presence-sync/{package_version()}"
 
 # Set by the job when metrics are on: (account, url, status) for every HTTP answer; status 0 = no answer.
 # Context variables reach every task and worker thread (asyncio.to_thread) started under them.

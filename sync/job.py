@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from .config import AccountConfig, Settings
-from .errors import ConfigError, NeedsHumanError, StoreError, TransientAuthError, UsageError
+from .errors import ConfigError, LeaseLost, NeedsHumanError, StoreError, TransientAuthError, UsageError
 from .http import RequestBudget, TrustConfig, note_response
 from .lock import state_lock
 from .loops import Cadence
@@ -60,6 +60,7 @@ def runtime_options(settings: Settings, progress: DirectoryProgress | None = Non
         interval=settings.interval,
         sharepoint_ru_per_minute=settings.writeback_quota,
         progress=progress,
+        csv_encoding=settings.csv_encoding,
     )
 
 
@@ -132,13 +133,14 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
     tune_allocator()
     # Several replicas (a PostgreSQL store, not --once): per-account files, whole-folder files built from them.
     shared = settings.store is not None and not settings.once
-    outputs = Outputs(settings.out_dir, on_validation=on_validation,  # e.g. run --report's refresh
+    outputs = Outputs(settings.out_dir, settings.csv_encoding, on_validation=on_validation,  # run --report's refresh
                       shared=shared, accounts=[a.id for a in settings.active_accounts])
     setup_errors: dict[str, str] = {}
     with state_lock(settings.state_dir):  # one run per state directory (exit 2 for a second one)
         async with account_runtimes(settings, progress, setup_errors) as (runtimes, setup_failed):
             if runtimes and not shared:  # a run killed between the store and the CSV left rows out of the history
-                await asyncio.to_thread(catch_up_history, outputs.history_csv, runtimes[0].store)
+                await asyncio.to_thread(catch_up_history, outputs.history_csv, runtimes[0].store,
+                                        settings.csv_encoding)
             sched = Scheduler(runtimes, outputs, interval=settings.interval, once=settings.once,
                               max_cycles=max_cycles, on_cycle=on_cycle)
             if on_start is not None:
@@ -174,18 +176,32 @@ def _coordinator(settings: Settings, sched: Scheduler, runtimes: Sequence[Accoun
     store = runtimes[0].store
     book = LeaseBook(settings.store.reveal(), ttl=settings.lease_ttl)
 
+    starting: dict[str, asyncio.Task[None]] = {}
+
+    async def begin(account: str) -> None:
+        try:  # the last holder may have died between the store and its history CSVs
+            await asyncio.to_thread(sched.outputs.catch_up, account, store)
+        except LeaseLost:
+            starting.pop(account, None)
+            return  # gone again before it started
+        except (OSError, StoreError) as exc:
+            log.warning("account %s: presence_history.csv not caught up with the store: %s", account, exc)
+        starting.pop(account, None)
+        sched.start_account(account)
+
     async def take(account: str, token: int, until: float) -> None:
         store.forget(account)  # another replica may have written since this one last held it
         store.fence(account, book.id, token, until)
-        try:  # the last holder may have died between the store and its history CSVs
-            await asyncio.to_thread(sched.outputs.catch_up, account, store)
-        except (OSError, StoreError) as exc:
-            log.warning("account %s: presence_history.csv not caught up with the store: %s", account, exc)
-        sched.start_account(account)
+        # Off the lease round: a slow store (after an outage) must not make the round miss its renewals.
+        starting[account] = asyncio.ensure_future(begin(account))
 
     async def drop(account: str, graceful: bool) -> None:
         if not graceful:
             store.unfence(account)  # lost: not one more write
+        pending = starting.pop(account, None)
+        if pending is not None:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
         await sched.stop_account(account)
         store.unfence(account)
 

@@ -47,6 +47,7 @@ class RuntimeOptions:
     interval: float = 5.0
     sharepoint_ru_per_minute: int = 1250
     progress: DirectoryProgress | None = None
+    csv_encoding: str = "utf-8"  # of the validation.csv the reports loop uploads
 
 
 def roster_csv_columns(path: Path) -> list[str]:
@@ -257,7 +258,8 @@ class AccountRuntime:
             if acc.reports is not None and upload is not None and not self.opts.dry_run:
                 self._loops.reports = ReportsLoop(self._loops.state, acc.reports, upload,
                                                   self.store.url or self.opts.state_dir,
-                                                  interval=self.opts.cadence.writeback_interval)
+                                                  interval=self.opts.cadence.writeback_interval,
+                                                  csv_encoding=self.opts.csv_encoding)
         return self._loops
 
     def report_dry_run(self, planned: Mapping[int, Mapping[str, str]]) -> None:

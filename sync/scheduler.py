@@ -326,9 +326,15 @@ async def _again(account_id: str, name: str, run: Callable[[asyncio.Event], Coro
             return
         except NeedsHumanError:
             raise
-        except LeaseLost as exc:  # another replica runs the account now; the coordinator is stopping it here
-            log.info("account %s: the %s loop stopped: %s", account_id, name, exc)
-            return
+        except LeaseLost as exc:
+            # The lease may have passed on (a pause, a late renewal): nothing is written. If it did pass on, the
+            # coordinator stops this account within a round; if the next renewal works, the loop goes on.
+            log.info("account %s: the %s loop paused: %s", account_id, name, exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            continue
         except StoreError as exc:  # the store is unreachable (its database restarts): a failure, not a defect
             log.error("account %s: the %s loop failed: %s; it starts again in %g s", account_id, name, exc, every)
             note(f"the {name} loop failed: {exc}")

@@ -45,7 +45,7 @@ async def run_validation(settings: Settings) -> tuple[list[tuple[str, Validation
                 log.error("account %s: %s", rt.account_id, exc)
                 code = max(code, EXIT_PARTIAL)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
-    write_validation_csv(settings.out_dir / "validation.csv", rows)
+    write_validation_csv(settings.out_dir / "validation.csv", rows, settings.csv_encoding)
     return rows, code
 
 

@@ -14,7 +14,7 @@ from sync.emulator.server import EmulatorServer
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    """A running local tenant (fixtures/tenants), shared by the session; reset state in tests that need it."""
+    """A running local tenant (the shipped fixtures), shared by the session; reset state in tests that need it."""
     srv = EmulatorServer(state_dir=tmp_path_factory.mktemp("emulator-state")).start()
     try:
         yield srv

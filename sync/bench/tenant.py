@@ -39,7 +39,9 @@ MODEL_LATENCY = "presence=150:400,other=80"  # per kind: log-normal p50:p99 ms f
 SIMPLE_LATENCY = "uniform:100,400"  # what an emulator without per-kind latency accepts
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
-_SRC_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding the ``sync`` package
+# The folder this process imported ``sync`` from (a checkout, or site-packages of an installed wheel): the children
+# import the same code from it. They run in the benchmark's own folder, never in the checkout.
+_IMPORT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class TenantError(RuntimeError):
@@ -104,7 +106,7 @@ def _generate(fixtures: Path, ids_dir: Path, tenants: Sequence[tuple[str, int, i
 
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_SRC_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_IMPORT_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -121,7 +123,7 @@ def generate_tenants(tmp: Path, tenants: Sequence[tuple[str, int, int]], seed: i
             "int(sys.argv[4]))")
     spec = json.dumps([[n, int(u), int(a)] for n, u, a in tenants])
     done = subprocess.run([sys.executable, "-c", code, str(fixtures), str(ids_dir), spec, str(seed)],
-                          capture_output=True, text=True, env=_child_env(), cwd=_SRC_ROOT, timeout=600)
+                          capture_output=True, text=True, env=_child_env(), cwd=tmp, timeout=600)
     if done.returncode != 0:
         raise TenantError(f"generating the tenants failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
     return fixtures, ids_dir
@@ -297,7 +299,7 @@ def _launch(fixtures: Path, state_dir: Path, latency: str | None, extra_args: Se
         cmd += ["--latency", latency]
     cmd += list(extra_args)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, encoding="utf-8", errors="replace", env=_child_env(), cwd=_SRC_ROOT,
+                            text=True, encoding="utf-8", errors="replace", env=_child_env(), cwd=state_dir,
                             process_group=0)
     lines: queue.Queue[str] = queue.Queue()
     outputs = (_Output(proc.stdout, lines), _Output(proc.stderr))

@@ -17,9 +17,10 @@ import typer
 from dotenv import dotenv_values
 from rich.console import Console
 
-from ..config import Settings, default_state_dir, load_settings
+from ..config import Settings, csv_encoding_problem, default_state_dir, load_settings
 from ..errors import EXIT_USAGE, ConfigError, RosterError, SyncError, UsageError
 from ..observe.redact import TOKENISH
+from ..version import package_version
 
 app = typer.Typer(
     name="presence-sync",
@@ -37,6 +38,19 @@ err = Console(stderr=True)
 
 
 out = Console()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"presence-sync {package_version()}", highlight=False, markup=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print the version (from the package metadata) and exit.")]
+          = False) -> None:
+    pass
 
 
 _TOKENISH = TOKENISH  # the same rule as the alerts' (sync.observe.redact)
@@ -82,17 +96,18 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
     logging.getLogger("office365").setLevel(logging.CRITICAL)
 
 
-def _os_error(exc: OSError) -> UsageError:
+def _os_error(exc: OSError, paths: str) -> UsageError:
     """A file-system failure (unwritable --out, a file where a folder should be, ...) as a usage error."""
     where = f" {exc.filename}" if exc.filename else ""
     return UsageError(f"cannot use{where}: {exc.strerror or exc}.",
-                      hint="Check the --out / --state-dir / --config paths and their permissions.")
+                      hint=f"Check the {paths} {'paths and their' if '/' in paths else 'path and its'} permissions.")
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    """Print a user-facing error (never a traceback) and return the exit to raise."""
+def _fail(exc: Exception, paths: str = "--out / --state-dir / --config") -> typer.Exit:
+    """Print a user-facing error (never a traceback) and return the exit to raise; ``paths`` are the command's
+    path options, named in the hint of a file-system error."""
     if isinstance(exc, OSError):
-        exc = _os_error(exc)
+        exc = _os_error(exc, paths)
     if _JSON_LOGS[0] and isinstance(exc, SyncError):  # keep stderr one JSON object per line
         for line in ([f"configuration error: {p}" for p in exc.problems] if isinstance(exc, ConfigError)
                      else [f"error: {exc}"]):
@@ -142,6 +157,24 @@ CaOpt = Annotated[Path | None, typer.Option("--ca-bundle", help="Extra CA bundle
 RosterOpt = Annotated[Path | None, typer.Option("--roster", help="Read the roster from this CSV (a UPN column, "
                                                  "optional Id) instead of SharePoint; no write-back.",
                                                  show_default=False)]
+
+
+CsvEncodingOpt = Annotated[str | None, typer.Option("--csv-encoding", metavar="utf-8|utf-8-sig",
+                                                    help="Encoding of the CSV files written: utf-8 (the default) or "
+                                                         "utf-8-sig, with a byte-order mark, so Excel on Windows "
+                                                         "shows accented names right (also "
+                                                         "MsGraphPresenceSource/@CsvEncoding).",
+                                                    show_default=False)]
+
+
+def _csv_encoding(value: str | None) -> str:
+    """--csv-encoding of a command that reads no config.xml: utf-8 unless given; a usage error when unknown."""
+    if value is None:
+        return "utf-8"
+    why = csv_encoding_problem(value)
+    if why:
+        raise UsageError(f"--csv-encoding {why}")
+    return value.strip().lower()
 
 
 _START = ("Start from config/config.example.xml (copy it to config.xml and fill in your tenant), or run "

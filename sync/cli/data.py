@@ -11,11 +11,13 @@ from ..errors import SyncError, UsageError
 from .common import (
     AccountOpt,
     ConfigOpt,
+    CsvEncodingOpt,
     OutOpt,
     ReadStoreOpt,
     SinceOpt,
     StateOpt,
     UntilOpt,
+    _csv_encoding,
     _fail,
     _scope,
     _settings,
@@ -41,6 +43,7 @@ def export(
                                           "one file per table (needs pyarrow).")] = "csv",
     daily_summary: Annotated[bool, typer.Option("--daily-summary", help="Also the seconds each agent spent in each "
                                                 "availability per UTC day.")] = False,
+    csv_encoding: CsvEncodingOpt = None,
 ) -> None:
     """Export the audit history (transitions, snapshot, cycles; optionally a daily summary) from the store.
 
@@ -53,9 +56,10 @@ def export(
 
         if fmt not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
+        encoding = _csv_encoding(csv_encoding)
         setup_logging("text")
         db, scope = _scope(state_dir, since, until, account, agent, store)
-        paths = run_export(db, out_dir or Path("out"), scope, fmt, daily_summary, _steps())
+        paths = run_export(db, out_dir or Path("out"), scope, fmt, daily_summary, _steps(), encoding)
     except (SyncError, OSError) as exc:
         raise _fail(exc) from None
     for p in paths:

@@ -13,6 +13,7 @@ from .common import (
     AccountOpt,
     CaOpt,
     ConfigOpt,
+    CsvEncodingOpt,
     OutOpt,
     RosterOpt,
     StateOpt,
@@ -74,6 +75,7 @@ def run(
     report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Folder for report.html (default: the "
                                                                          "--out folder).", show_default=False)
                           ] = None,
+    csv_encoding: CsvEncodingOpt = None,
     report_every: Annotated[float, typer.Option("--report-every", metavar="SECONDS", min=1.0,
                                                 help="Rebuild report.html at most this often.")] = 30.0,
 ) -> None:
@@ -93,7 +95,7 @@ def run(
                                 once=once or None, dry_run=dry_run or None, log_format=log_format,
                                 account_filter=account, roster_csv=roster, ca_bundle=ca_bundle,
                                 metrics_port=metrics_port, metrics_host=metrics_host, on_needs_human=on_needs_human,
-                                store=store)
+                                store=store, csv_encoding=csv_encoding)
         _preflight(settings)
         from ..job import run_job
 
@@ -121,6 +123,7 @@ def validate(
     account: AccountOpt = None,
     roster: RosterOpt = None,
     ca_bundle: CaOpt = None,
+    csv_encoding: CsvEncodingOpt = None,
 ) -> None:
     """Check the Agent list's UPNs only: write validation.csv and print findings by code and account.
 
@@ -131,7 +134,7 @@ def validate(
     """
     try:
         settings, _ = _settings(config, state_dir=state_dir, out_dir=out_dir, account_filter=account,
-                                roster_csv=roster, ca_bundle=ca_bundle)
+                                roster_csv=roster, ca_bundle=ca_bundle, csv_encoding=csv_encoding)
         _preflight(settings)
         from ..lock import state_lock
         from ..validate import print_validation_summary, run_validation

@@ -10,6 +10,8 @@ import typer
 
 from ..errors import SyncError, UsageError
 from .common import (
+    CsvEncodingOpt,
+    _csv_encoding,
     _fail,
     app,
     out,
@@ -93,16 +95,18 @@ def demo(
     = Path("demo"),
     cycles: Annotated[int, typer.Option("--cycles", min=1, metavar="N", help="How many cycles to run.")] = 3,
     interval: Annotated[float, typer.Option("--interval", min=0.5, metavar="SECONDS", help="Seconds between cycles.")] = 2.0,
+    csv_encoding: CsvEncodingOpt = None,
 ) -> None:
     """Start the local tenant, write a matching config, run a few cycles with write-back, show the outputs.
 
-    Example: presence-sync demo --cycles 3
+    Example: presence-sync demo --cycles 3 --csv-encoding utf-8-sig
     """
     setup_logging("text")
     from ..demo import run_demo
 
     try:
-        code = run_demo(workdir, cycles=cycles, interval=interval, console=out)
+        code = run_demo(workdir, cycles=cycles, interval=interval, console=out,
+                        csv_encoding=_csv_encoding(csv_encoding))
     except (SyncError, OSError) as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, paths="--dir") from None
     raise typer.Exit(code)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .load import MAX_CONFIG_BYTES, load_settings
 from .settings import (
+    CSV_ENCODINGS,
     DEFAULT_AUTHORITY_HOST,
     DEFAULT_GRAPH_URL,
     NATIONAL_CLOUDS,
@@ -21,11 +22,13 @@ from .settings import (
     Secret,
     Settings,
     WriteBackColumns,
+    csv_encoding_problem,
     default_state_dir,
     env_name,
 )
 
 __all__ = [
+    "CSV_ENCODINGS",
     "DEFAULT_AUTHORITY_HOST",
     "DEFAULT_GRAPH_URL",
     "MAX_CONFIG_BYTES",
@@ -36,6 +39,7 @@ __all__ = [
     "Secret",
     "Settings",
     "WriteBackColumns",
+    "csv_encoding_problem",
     "default_state_dir",
     "env_name",
     "load_settings",

@@ -41,6 +41,7 @@ from .settings import (
     Secret,
     Settings,
     WriteBackColumns,
+    csv_encoding_problem,
     default_state_dir,
     webhook_problem,
 )
@@ -69,6 +70,7 @@ _SCALARS: dict[str, tuple[str | None, tuple[str, str] | None, str]] = {
     "store": ("PRESENCE_SYNC_STORE", ("Store", "Url"), "store"),
     "lease_ttl": (None, ("Store", "LeaseTtl"), "seconds"),
     "lease_renew": (None, ("Store", "LeaseRenew"), "seconds"),
+    "csv_encoding": (None, ("MsGraphPresenceSource", "CsvEncoding"), "csv_encoding"),
 }
 MAX_CONFIG_BYTES = 1024 * 1024  # config.xml larger than this is refused before parsing
 
@@ -103,6 +105,9 @@ def _convert(kind: str, raw: object, base: Path | None) -> tuple[object, str]:
         port = str(raw).strip()
         ok = port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
         return (int(port), "") if ok else (None, f"{raw!r} is not a TCP port (1-65535).")
+    if kind == "csv_encoding":
+        why = csv_encoding_problem(str(raw))
+        return (None, why) if why else (str(raw).strip().lower(), "")
     if kind == "log_format":
         value = str(raw).strip().lower()
         return (value, "") if value in ("text", "json") else (None, f"{raw!r} is not text or json.")

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import ConfigProblem
 
 __all__ = [
+    "CSV_ENCODINGS",
     "DEFAULT_AUTHORITY_HOST",
     "DEFAULT_GRAPH_URL",
     "NATIONAL_CLOUDS",
@@ -25,6 +26,7 @@ __all__ = [
     "Secret",
     "Settings",
     "WriteBackColumns",
+    "csv_encoding_problem",
     "default_state_dir",
     "env_name",
     "webhook_problem",
@@ -32,6 +34,9 @@ __all__ = [
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
+# The encodings of the CSV files the job writes: UTF-8 without a byte-order mark, or with one (Excel on Windows
+# reads a CSV without it in the machine's ANSI code page, so accented names turn into mojibake).
+CSV_ENCODINGS = ("utf-8", "utf-8-sig")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +169,14 @@ def webhook_problem(url: str) -> str:
     return f"{url!r} is not an https URL (plain http is accepted only for 127.0.0.1 / localhost)."
 
 
+def csv_encoding_problem(value: str) -> str:
+    """Why ``value`` is no CSV encoding of ours ("" when it is one; compare lower-cased)."""
+    if value.strip().lower() in CSV_ENCODINGS:
+        return ""
+    return (f"{value!r} is not a CSV encoding presence-sync writes: use utf-8 (the default) or utf-8-sig "
+            "(UTF-8 with a byte-order mark, for Excel).")
+
+
 def env_name(account_id: str) -> str:
     """The ``<ID>`` part of ``PRESENCE_SYNC_SECRET__<ID>`` for an Account Id."""
     return re.sub(r"[^A-Z0-9]", "_", account_id.upper())
@@ -203,6 +216,7 @@ class Settings:
     store: Secret | None = None
     lease_ttl: float = 6.0  # Store/@LeaseTtl: seconds a replica's lease on an account lives without renewal
     lease_renew: float = 2.0  # Store/@LeaseRenew: seconds between renewals (at least three per TTL)
+    csv_encoding: str = "utf-8"  # MsGraphPresenceSource/@CsvEncoding, --csv-encoding: one of CSV_ENCODINGS
 
     @property
     def store_location(self) -> str | Path:

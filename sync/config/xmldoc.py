@@ -26,7 +26,7 @@ __all__ = ["KNOWN", "Problems", "SourceSection", "XmlNode", "find_source", "pars
 KNOWN: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "MsGraphPresenceSource": (
         frozenset({"enabled", "Interval", "DomainsRefresh", "OutDir", "CaBundle", "LogFormat", "MetricsPort",
-                   "MetricsHost"}),
+                   "MetricsHost", "CsvEncoding"}),
         frozenset({"Accounts", "WriteBack", "PresenceBudget", "Alerts", "Store"}),
     ),
     "Accounts": (frozenset(), frozenset({"Account"})),

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from .faults.layer import FaultConfig
 from .faults.refuse import REFUSABLE_SHAPES
 from .model.clock import Clock
-from .model.fixtures import default_fixtures_dir, load_world
+from .model.fixtures import FixturesError, load_world
 from .model.tenant import World
 from .server import EmulatorServer
 from .state import Limits
@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8443, help="TCP port (default 8443; 0 = ephemeral, printed)")
     p.add_argument("--state-dir", type=Path, default=Path(".state/emulator"),
                    help="holds the CA and server certificate, reused across runs (default ./.state/emulator)")
-    p.add_argument("--fixtures", type=Path, default=None, help="tenant fixtures directory (default fixtures/tenants)")
+    p.add_argument("--fixtures", type=Path, default=None,
+                   help="folder of tenant documents to serve (default: contoso and fabrikam, shipped in the package)")
     p.add_argument("--tenants", default=None, help="only these tenants, by name: contoso,fabrikam")
     p.add_argument("--seed", type=int, default=1, help="presence model seed (default 1)")
     p.add_argument("--show-secrets", action="store_true", help="print client secrets and passwords")
@@ -197,15 +198,15 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
 
 
 def _world(args: argparse.Namespace) -> World:
-    fixtures = args.fixtures or default_fixtures_dir()
     names = [n.strip() for n in args.tenants.split(",") if n.strip()] if args.tenants else None
     try:
-        world = load_world(fixtures, presence_seed=args.seed, names=names)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"cannot read tenant fixtures in {fixtures}: {exc}") from None
+        world = load_world(args.fixtures, presence_seed=args.seed, names=names)
+    except FixturesError as exc:
+        raise UsageError(str(exc)) from None
     missing = set(names or ()) - {t.name for t in world.tenants.values()}
     if missing:
-        raise UsageError(f"no fixture for tenant(s) {', '.join(sorted(missing))} in {fixtures}")
+        where = args.fixtures or "the tenants shipped in the package"
+        raise UsageError(f"no fixture for tenant(s) {', '.join(sorted(missing))} in {where}")
     return world
 
 

@@ -15,7 +15,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .app import build_app
-from .model.fixtures import default_fixtures_dir, load_world
+from .model.fixtures import load_world
 from .model.tenant import World
 from .state import EmulatorState, Limits
 from .tls import TlsFiles, ensure_tls
@@ -70,7 +70,7 @@ class EmulatorServer:
     state_dir: Path
     host: str = "127.0.0.1"
     port: int = 0
-    fixtures_dir: Path = field(default_factory=default_fixtures_dir)
+    fixtures_dir: Path | None = None  # None: the tenants shipped in the package
     seed: int = 1
     limits: Limits = field(default_factory=Limits)
     world: World | None = None

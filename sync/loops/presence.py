@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from ..errors import LeaseLost
 from ..graph.client import GraphClient
 from ..graph.presence import UNKNOWN, PresenceResult, fetch_presences
 from ..http import RequestBudget
@@ -76,8 +77,22 @@ class PresenceLoop:
         while (max_ticks is None or self.ticks < max_ticks) and await ticker.next():
             # A failing chunk is retried only while that still beats the next tick, which asks again anyway:
             # retries that run past it would hold every agent of this tick (and push the next one back).
-            await self.tick(deadline=min(self.deadline, max(0.0, ticker.until_next() - self._margin())))
-        await self.flush()
+            try:
+                await self.tick(deadline=min(self.deadline, max(0.0, ticker.until_next() - self._margin())))
+            except LeaseLost as exc:
+                self._lease_paused(exc)
+        try:
+            await self.flush()
+        except LeaseLost as exc:
+            self._lease_paused(exc)
+
+    def _lease_paused(self, exc: LeaseLost) -> None:
+        """Several replicas: the account's lease may have passed on (a pause, a late renewal), so this tick read
+        or wrote nothing. The coordinator stops the account within a round if it did pass on; if the next
+        renewal works, the next tick reads again."""
+        if self._pending_io is not None and self._pending_io.done():
+            self._pending_io = None  # its LeaseLost was this one
+        log.info("account %s: tick skipped: %s", self.state.account_id, exc)
 
     async def flush(self) -> None:
         """Wait for the last tick's store and CSV writes."""
@@ -92,6 +107,8 @@ class PresenceLoop:
     async def tick(self, deadline: float | None = None) -> CycleResult:
         """One read of every target; a failing chunk is retried for at most ``deadline`` seconds (default: the
         loop's ``deadline``), then its agents are reported stale until a later tick reads them."""
+        # Several replicas: no read of an account whose lease may have passed on (say, after a pause).
+        self.store.check_lease(self.state.account_id, "a presence read")
         t0 = time.perf_counter()
         targets = self.state.targets
         result = CycleResult(account_id=self.state.account_id, started_at=datetime.now(UTC))

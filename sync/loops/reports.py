@@ -39,12 +39,13 @@ HTML_TYPE = "text/html; charset=utf-8"
 
 class ReportsLoop:
     def __init__(self, state: AccountState, target: ReportsTarget, upload: Upload, store: str | Path,
-                 interval: float = 60.0) -> None:
+                 interval: float = 60.0, csv_encoding: str = "utf-8") -> None:
         self.state = state
         self.target = target
         self.upload = upload
         self.store = store  # the state directory (its SQLite store) or a PostgreSQL URL
         self.interval = interval
+        self.csv_encoding = csv_encoding  # utf-8-sig: the uploaded validation.csv opens right in Excel
         self.uploads = 0  # files uploaded, all told
         self._seen: tuple[ValidationRow, ...] | None = None
         self._sent: dict[str, str] = {}  # file name -> sha256 of what the library holds
@@ -60,8 +61,8 @@ class ReportsLoop:
         verdicts = self.state.validation
         if not verdicts or verdicts is self._seen:
             return 0
-        files = {"validation.csv": (validation_csv([(self.state.account_id, v) for v in verdicts]).encode(),
-                                    CSV_TYPE)}
+        text = validation_csv([(self.state.account_id, v) for v in verdicts])
+        files = {"validation.csv": (text.encode(self.csv_encoding), CSV_TYPE)}
         html = await asyncio.to_thread(self._build_report)
         if html is not None:
             files["report.html"] = (html, HTML_TYPE)

@@ -6,7 +6,9 @@ Never a half-written file:
 - the history is appended with ONE `os.write` on an `O_APPEND` descriptor followed by fsync; should a crash
   still leave a torn last line, the next append cuts it off before writing (a warning is logged).
 
-Cells: UTF-8, CRLF line ends (RFC 4180), timestamps ISO 8601 UTC with milliseconds and "Z" (2026-11-27T06:30:00.123Z),
+Encoding: UTF-8 without a byte-order mark by default; ``utf-8-sig`` (``CsvEncoding``, ``--csv-encoding``) starts each
+file with one, so Excel on Windows reads accented names right. An append never adds a BOM mid-file: only a new
+history file gets one. Cells: CRLF line ends (RFC 4180), timestamps ISO 8601 UTC with milliseconds and "Z" (2026-11-27T06:30:00.123Z),
 booleans `true`/`false`, codes joined by ";".
 
 CSV injection: a text cell that starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading
@@ -22,6 +24,7 @@ per-cell work only when a dangerous cell exists. Callers write presence.csv only
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
@@ -115,8 +118,9 @@ def _guarded(column: list[str]) -> list[str]:
     return list(map(guard_cell, column))
 
 
-def atomic_write(path: str | os.PathLike[str], fill: Callable[[IO[str]], object]) -> Path:
-    """Write a whole file through `fill(text_stream)`: temp file, fsync, rename; the old file survives errors."""
+def atomic_write(path: str | os.PathLike[str], fill: Callable[[IO[str]], object], encoding: str = "utf-8") -> Path:
+    """Write a whole file through `fill(text_stream)`: temp file, fsync, rename; the old file survives errors.
+    ``utf-8-sig`` writes the byte-order mark first (Python's codec does, once per stream)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -125,7 +129,7 @@ def atomic_write(path: str | os.PathLike[str], fill: Callable[[IO[str]], object]
         mode = 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with open(fd, "w", encoding="utf-8", newline="") as fh:
+        with open(fd, "w", encoding=encoding, newline="") as fh:
             fill(fh)
             fh.flush()
             os.fchmod(fh.fileno(), mode)
@@ -190,8 +194,8 @@ def render(header: Sequence[str], columns: Sequence[Sequence[str]]) -> str:
     return head + EOL.join(map(",".join, zip(*cols, strict=True))) + EOL
 
 
-def _write_text(path: str | os.PathLike[str], text: str) -> Path:
-    return atomic_write(path, lambda fh: fh.write(text))
+def _write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
+    return atomic_write(path, lambda fh: fh.write(text), encoding)
 
 
 def _presence_parts(p: Presence) -> tuple[str, str]:
@@ -213,8 +217,9 @@ class PresenceCsv:
     -> the cycle's read time) stamps rows that are not stale; stale rows keep their own (when the state began).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], encoding: str = "utf-8") -> None:
         self.path = Path(path)
+        self.encoding = encoding
         self._cache: dict[str, tuple[list[Presence], list[tuple[str, str]], list[str]]] = {}
 
     def _segments(self, account: str, rows: list[Presence]) -> tuple[list[tuple[str, str]], list[str]]:
@@ -256,7 +261,8 @@ class PresenceCsv:
             else:  # stale rows keep their own time: the plain way
                 pieces.append(_batched(h + (utc(p.observed_at) if p.stale or stamp is None else stamp) + t
                                        for p, (h, t) in zip(acc_rows, parts, strict=True)))
-        return atomic_write(self.path, lambda fh: fh.writelines(itertools.chain.from_iterable(pieces)))
+        return atomic_write(self.path, lambda fh: fh.writelines(itertools.chain.from_iterable(pieces)),
+                            self.encoding)
 
 
 _PIECE = 1000  # rows per piece of presence.csv handed to the file: the whole text never exists at once
@@ -276,14 +282,15 @@ def _batched(rows: Iterable[str]) -> Iterator[str]:
 
 
 def write_presence_csv(path: str | os.PathLike[str], rows: Sequence[Presence],
-                       observed_at: Mapping[str, datetime] | None = None) -> Path:
+                       observed_at: Mapping[str, datetime] | None = None, encoding: str = "utf-8") -> Path:
     """Replace presence.csv with one row per agent (PRESENCE_COLUMNS); see PresenceCsv for ``observed_at``."""
-    return PresenceCsv(path).write(rows, observed_at)
+    return PresenceCsv(path, encoding).write(rows, observed_at)
 
 
-def write_validation_csv(path: str | os.PathLike[str], rows: Sequence[tuple[str, ValidationRow]]) -> Path:
+def write_validation_csv(path: str | os.PathLike[str], rows: Sequence[tuple[str, ValidationRow]],
+                         encoding: str = "utf-8") -> Path:
     """Replace validation.csv with one row per Agent list item (VALIDATION_COLUMNS)."""
-    return _write_text(path, validation_csv(rows))
+    return _write_text(path, validation_csv(rows), encoding)
 
 
 def validation_csv(rows: Sequence[tuple[str, ValidationRow]]) -> str:
@@ -309,8 +316,9 @@ def _history_rows(changes: Iterable[Change]) -> Iterable[tuple[object, ...]]:
                g(c.to_availability), g(c.to_activity), utc[c.changed_at])
 
 
-def append_history_csv(path: str | os.PathLike[str], changes: Iterable[Change]) -> int:
-    """Append transitions to presence_history.csv (header when the file is new). Returns rows appended."""
+def append_history_csv(path: str | os.PathLike[str], changes: Iterable[Change], encoding: str = "utf-8") -> int:
+    """Append transitions to presence_history.csv (header, and with ``utf-8-sig`` the BOM, only when the file is
+    new or empty: never a second BOM mid-file). Returns rows appended."""
     buf = io.StringIO()
     w = _writer(buf)
     count = 0
@@ -328,7 +336,7 @@ def append_history_csv(path: str | os.PathLike[str], changes: Iterable[Change]) 
         if size == 0:
             body = ",".join(HISTORY_COLUMNS) + EOL + body
         if body:
-            data = body.encode("utf-8")
+            data = (codecs.BOM_UTF8 if size == 0 and encoding == "utf-8-sig" else b"") + body.encode("utf-8")
             written = os.write(fd, data)  # one write: a reader or a crash sees whole lines or nothing new
             while written < len(data):  # only on a full disk or a signal; finish what was started
                 written += os.write(fd, data[written:])

@@ -33,6 +33,7 @@ class Outputs:
     # The big fields stay out of repr(): asyncio formats the finished main task (and with it the JobReport
     # holding this) when ``asyncio.run`` ends, and 30,000 Presence reprs cost 60 MB of memory for a moment.
     out_dir: Path
+    encoding: str = "utf-8"  # CsvEncoding / --csv-encoding: utf-8, or utf-8-sig for Excel
     presences: dict[str, Sequence[Presence]] = field(default_factory=dict, repr=False)
     validation: dict[str, Sequence[ValidationRow]] = field(default_factory=dict, repr=False)
     observed_at: dict[str, datetime] = field(default_factory=dict, repr=False)
@@ -69,11 +70,11 @@ class Outputs:
         with self._lock:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if changes:
-                append_history_csv(self.history_csv, changes)
+                append_history_csv(self.history_csv, changes, self.encoding)
             self.presences[account_id] = presences
             self.observed_at[account_id] = observed_at
             if self._presence_csv is None:
-                self._presence_csv = PresenceCsv(self.presence_csv)
+                self._presence_csv = PresenceCsv(self.presence_csv, self.encoding)
             self._presence_csv.write([p for acc in sorted(self.presences) for p in self.presences[acc]],
                                      self.observed_at)
 
@@ -87,11 +88,13 @@ class Outputs:
             if self.shared:
                 with folder_lock(self.out_dir):
                     write_validation_csv(self.account_dir(account_id) / "validation.csv",
-                                         [(account_id, v) for v in rows])
-                    merge_csv(self.validation_csv, self._parts("validation.csv"), VALIDATION_COLUMNS)
+                                         [(account_id, v) for v in rows], self.encoding)
+                    merge_csv(self.validation_csv, self._parts("validation.csv"), VALIDATION_COLUMNS,
+                              self.encoding)
             else:
                 write_validation_csv(self.validation_csv,
-                                     [(acc, v) for acc in sorted(self.validation) for v in self.validation[acc]])
+                                     [(acc, v) for acc in sorted(self.validation) for v in self.validation[acc]],
+                                     self.encoding)
         if self.on_validation is not None:
             self.on_validation()
 
@@ -107,19 +110,21 @@ class Outputs:
         with self._lock, folder_lock(self.out_dir):
             own = self.account_dir(account_id)
             if changes:
-                append_history_csv(own / "presence_history.csv", changes)
-                append_history_csv(self.history_csv, changes)
+                append_history_csv(own / "presence_history.csv", changes, self.encoding)
+                append_history_csv(self.history_csv, changes, self.encoding)
             self.presences[account_id] = presences
             self.observed_at[account_id] = observed_at
             csv = self._account_csvs.get(account_id)
             if csv is None:
-                csv = self._account_csvs[account_id] = PresenceCsv(own / "presence.csv")
+                csv = self._account_csvs[account_id] = PresenceCsv(own / "presence.csv", self.encoding)
             csv.write(presences, {account_id: observed_at})
-            merge_csv(self.presence_csv, self._parts("presence.csv"), PRESENCE_COLUMNS)
+            merge_csv(self.presence_csv, self._parts("presence.csv"), PRESENCE_COLUMNS, self.encoding)
 
     def catch_up(self, account_id: str, store: Store) -> int:
         """Several replicas, on taking an account: the transitions the store has for it and its own history
         lacks (its last holder died between the two writes) are appended to both histories; returns how many."""
         with self._lock, folder_lock(self.out_dir):
-            return catch_up_history(self.account_dir(account_id) / "presence_history.csv", store,
+            if self.may_write is not None:
+                self.may_write(account_id, "presence_history.csv")
+            return catch_up_history(self.account_dir(account_id) / "presence_history.csv", store, self.encoding,
                                     account=account_id, also=self.history_csv)

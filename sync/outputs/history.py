@@ -33,14 +33,16 @@ def _tail_rows(path: Path) -> list[tuple[str, ...]]:
         start = max(0, size - TAIL)
         fh.seek(start)
         data = fh.read()
-    text = data.decode("utf-8", errors="replace")
     if start:
-        text = text.partition("\n")[2]
+        text = data.decode("utf-8", errors="replace").partition("\n")[2]
+    else:  # the whole file: a byte-order mark (CsvEncoding utf-8-sig) is not part of the header
+        text = data.decode("utf-8-sig", errors="replace")
     rows = [tuple(r) for r in csv.reader(io.StringIO(text)) if r]
     return [r for r in rows if r and r[0] != "account_id"]
 
 
-def catch_up_history(path: Path, store: Store, *, account: str | None = None, also: Path | None = None) -> int:
+def catch_up_history(path: Path, store: Store, encoding: str = "utf-8", *, account: str | None = None,
+                     also: Path | None = None) -> int:
     """Append the transitions the store has and presence_history.csv lacks at its end; returns how many.
     ``account``: only that account's (``path`` is its own history); ``also``: the same rows appended there too
     (the whole folder's history, with several replicas)."""
@@ -56,9 +58,9 @@ def catch_up_history(path: Path, store: Store, *, account: str | None = None, al
     missing = [c for c, row in zip(changes, _history_rows(changes), strict=True)
                if tuple(str(x) for x in row) not in have]
     if missing:
-        append_history_csv(path, missing)
+        append_history_csv(path, missing, encoding)
         if also is not None:
-            append_history_csv(also, missing)
+            append_history_csv(also, missing, encoding)
         log.warning("%s lacked %d transition(s) the store has (the job was stopped between the two writes); "
                     "appended them", path.name, len(missing))
     return len(missing)

@@ -55,9 +55,10 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def merge_csv(target: Path, parts: Sequence[Path], header: Sequence[str]) -> Path:
-    """``target``: the header, then the rows of every part that exists (each part's own header dropped), written
-    atomically. Parts are whole files (they are replaced atomically), so every row is whole."""
+def merge_csv(target: Path, parts: Sequence[Path], header: Sequence[str], encoding: str = "utf-8") -> Path:
+    """``target``: the header, then the rows of every part that exists (each part's own header dropped; a
+    byte-order mark too), written atomically in ``encoding``. Parts are whole files (they are replaced
+    atomically), so every row is whole."""
     def fill(fh: object) -> None:
         write = fh.write  # type: ignore[attr-defined]
         write(",".join(header) + EOL)
@@ -68,4 +69,4 @@ def merge_csv(target: Path, parts: Sequence[Path], header: Sequence[str]) -> Pat
                 continue
             write(text.partition("\n")[2])
 
-    return atomic_write(target, fill)
+    return atomic_write(target, fill, encoding)

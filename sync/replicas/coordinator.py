@@ -136,16 +136,18 @@ class Coordinator:
         release, take = decide(self.held, free, quota)
         for account in release:
             await self._hand_over(account, f"share of {quota} with {len(live)} replica(s)")
-        for account in take:
+        async def one(account: str) -> None:
             asked = time.monotonic()
             got: int | None = await asyncio.to_thread(book.acquire, account)
             if got is None:
-                continue  # another replica was faster
+                return  # another replica was faster
             self.held[account] = token = got
             self.changes += 1
             log.info("replica %s: took account %s (lease token %d; %d of %d account(s), %d replica(s))",
                      book.id, account, token, len(self.held), len(self.accounts), len(live))
             await self.take(account, token, self._until(asked))
+
+        await asyncio.gather(*(one(account) for account in take))  # each starts as soon as it is taken
 
     def _until(self, asked: float) -> float:
         """The lease set by a statement sent at ``asked`` lives a TTL from the server's now, which is later:

@@ -219,7 +219,7 @@ class LeaseListener:
                         for note in conn.notifies(timeout=0.5):
                             if note.payload != self.id:
                                 self.on_change()
-            except psycopg.Error:
+            except Exception:  # noqa: BLE001 - only a shortcut: any failure means "connect again in a second"
                 self._stop.wait(1.0)
 
     def close(self) -> None:

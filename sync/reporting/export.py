@@ -3,8 +3,9 @@
 Read from the store with pandas (reporting.data), filtered by account, agent and a half-open time range, and
 written atomically: every file goes to a temporary name in the target folder and is renamed when complete.
 
-Cells: CSV keeps the project's conventions (outputs.csv: ISO 8601 UTC with milliseconds, true/false, CRLF, a
-leading apostrophe on a text cell starting with = + - @ tab or CR). xlsx cells are typed: times as UTC date-times
+Cells: CSV keeps the project's conventions (outputs.csv: UTF-8, with a byte-order mark for ``--csv-encoding
+utf-8-sig``; ISO 8601 UTC with milliseconds, true/false, CRLF, a leading apostrophe on a text cell starting with
+= + - @ tab or CR). xlsx cells are typed: times as UTC date-times
 (Excel has no time zones; the column names say _utc), text always as text (never a formula) and a dangerous text
 cell carries Excel's quote prefix. Parquet (needs pyarrow: ``pip install presence-sync[parquet]``) keeps
 time-zone-aware UTC timestamps.
@@ -129,8 +130,8 @@ def _csv_text(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    _csv_text(df).to_csv(path, index=False, lineterminator=EOL, encoding="utf-8")
+def _write_csv(df: pd.DataFrame, path: Path, encoding: str = "utf-8") -> None:
+    _csv_text(df).to_csv(path, index=False, lineterminator=EOL, encoding=encoding)
 
 
 def _write_xlsx(frames: dict[str, pd.DataFrame], path: Path) -> None:
@@ -174,7 +175,7 @@ def _need_pyarrow() -> None:
 
 
 def write_frames(frames: dict[str, pd.DataFrame], out_dir: Path, fmt: str,
-                 progress: Steps = NO_PROGRESS) -> list[Path]:
+                 progress: Steps = NO_PROGRESS, encoding: str = "utf-8") -> list[Path]:
     """The tables as export_NAME.csv / export_NAME.parquet files, or one export.xlsx with a sheet per table."""
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
@@ -183,31 +184,32 @@ def write_frames(frames: dict[str, pd.DataFrame], out_dir: Path, fmt: str,
         return [_atomic(out_dir / "export.xlsx", lambda p: _write_xlsx(frames, p))]
     if fmt == "parquet":
         _need_pyarrow()
-    writer = _write_csv if fmt == "csv" else _write_parquet
     paths = []
     for name, df in frames.items():
         target = out_dir / f"export_{name}.{fmt}"
         progress.step(f"writing {target.name}")
-        paths.append(_atomic(target, partial(writer, df)))
+        write = partial(_write_csv, df, encoding=encoding) if fmt == "csv" else partial(_write_parquet, df)
+        paths.append(_atomic(target, write))
     return paths
 
 
 def run_export(db: str | os.PathLike[str], out_dir: Path, scope: Scope, fmt: str = "csv", daily: bool = False,
-               progress: Steps = NO_PROGRESS) -> list[Path]:
-    """The `export` command: read, then write every table; returns the files written."""
+               progress: Steps = NO_PROGRESS, encoding: str = "utf-8") -> list[Path]:
+    """The `export` command: read, then write every table (CSV in ``encoding``); returns the files written."""
     if fmt == "parquet":
         _need_pyarrow()  # before any work
     progress.begin("export", 3 + daily + (1 if fmt == "xlsx" else 3 + daily))
     frames = export_frames(db, scope, daily, progress)
-    paths = write_frames(frames, out_dir, fmt, progress)
+    paths = write_frames(frames, out_dir, fmt, progress, encoding)
     progress.done(f"export: {sum(len(f) for f in frames.values()):,} rows in {len(paths)} file(s)")
     return paths
 
 
 def export_history(store: Store, out_dir: str | os.PathLike[str], accounts: Sequence[str] | None = None,
-                   since: datetime | None = None, until: datetime | None = None) -> list[Path]:
+                   since: datetime | None = None, until: datetime | None = None,
+                   encoding: str = "utf-8") -> list[Path]:
     """export_history.csv, export_snapshot.csv and export_cycles.csv of the store for [since, until)."""
     scope = Scope(tuple(accounts) if accounts is not None else None, None, since, until or datetime.now(UTC))
     location = store.url if store.url is not None else store.path
     assert location is not None
-    return write_frames(export_frames(location, scope), Path(out_dir), "csv")
+    return write_frames(export_frames(location, scope), Path(out_dir), "csv", encoding=encoding)

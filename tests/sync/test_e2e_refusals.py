@@ -24,7 +24,7 @@ ALL = ["startswith", "ge", "le", "advanced", "deltatoken-latest", "batch", "list
 
 
 def answer_key(name: str) -> dict[int, dict[str, Any]]:
-    doc = json.loads((ROOT / "fixtures" / "tenants" / f"{name}.answers.json").read_text(encoding="utf-8"))
+    doc = json.loads((ROOT / "sync" / "emulator" / "fixtures" / f"{name}.answers.json").read_text(encoding="utf-8"))
     return {int(i["item_id"]): i for i in doc["items"]}
 
 

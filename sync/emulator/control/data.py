@@ -200,10 +200,14 @@ async def list_writes_reset(state: EmulatorState, request: Request, body: Any) -
 
 async def presence_reads(state: EmulatorState, request: Request, body: Any) -> Any:
     """Successful presence reads since reset: per id last read and gaps between reads (all tenants merged
-    when no tenant is named)."""
+    when no tenant is named); ``within`` (seconds, default 2) for the calls of one token between two of another."""
     key = request.query_params.get("tenant")
     tenant_id = find_tenant(state, key).tenant_id if key else None
-    return state.presence_reads.summary(tenant_id)
+    try:
+        within = float(request.query_params.get("within", "2"))
+    except ValueError:
+        raise BadRequest("within must be a number of seconds", 400) from None
+    return state.presence_reads.summary(tenant_id, within)
 
 
 async def presence_reads_reset(state: EmulatorState, request: Request, body: Any) -> Any:

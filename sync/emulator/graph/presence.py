@@ -10,6 +10,7 @@ The bulk path is the benchmark's load, so per id it does one dict lookup and one
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -87,9 +88,14 @@ async def presences_by_user_id(req: GraphRequest, m: re.Match[str]) -> GraphResp
         elif keep_unknown:
             value.append(unknown_presence(uid))
             answered.append(uid)
-    state.presence_reads.record(tenant.tenant_id, answered, at=req.arrived_at)
+    state.presence_reads.record(tenant.tenant_id, answered, at=req.arrived_at, caller=_caller(req))
     return GraphResponse(200, {"@odata.context": context(req, "Collection(microsoft.graph.presence)"),
                                "value": value})
+
+
+def _caller(req: GraphRequest) -> str:
+    """Which access token made the call (a short hash: the read log never holds a token)."""
+    return hashlib.sha256(req.token.token.encode("utf-8")).hexdigest()[:12]
 
 
 def _one(req: GraphRequest, key: str, ctx: str) -> GraphResponse:
@@ -99,7 +105,7 @@ def _one(req: GraphRequest, key: str, ctx: str) -> GraphResponse:
             raise _bad(f"Invalid user id: '{key}'. User ids must be object id GUIDs.")
         raise Reject(404, "NotFound", f"Presence for user '{key}' was not found.")
     item = req.state.presence.presence(req.tenant, user, req.state.clock.now())
-    req.state.presence_reads.record(req.tenant.tenant_id, (user.id,), at=req.arrived_at)
+    req.state.presence_reads.record(req.tenant.tenant_id, (user.id,), at=req.arrived_at, caller=_caller(req))
     return GraphResponse(200, {"@odata.context": context(req, ctx), **item})
 
 

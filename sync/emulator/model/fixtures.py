@@ -1,15 +1,28 @@
-"""Reading the tenant fixtures (``fixtures/tenants/*.json``, format in ``fixtures/README.md``) into a World."""
+"""Reading the tenant fixtures into a World.
+
+The two tenants the local tenant serves by default ship inside the package (``sync/emulator/fixtures/*.json``,
+format in ``sync/emulator/fixtures/README.md``) and are found through ``importlib.resources``, so an installed
+wheel serves them from any folder; ``--fixtures DIR`` serves others (``scripts/gen_tenant.py``, the benchmark).
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from .tenant import App, Domain, ListItem, ServiceAccount, Site, SpList, Tenant, User, World
 
-__all__ = ["default_fixtures_dir", "load_world", "tenant_from_json", "user_from_json"]
+__all__ = ["FixturesError", "default_fixtures_dir", "load_world", "tenant_from_json", "user_from_json"]
+
+_PACKAGE = __name__.rsplit(".", 2)[0]  # sync.emulator: the fixtures folder sits beside its modules
+
+
+class FixturesError(Exception):
+    """The tenant fixtures cannot be loaded; the message says which folder or file, and why."""
 
 
 def user_from_json(d: dict[str, Any]) -> User:
@@ -34,7 +47,7 @@ def user_from_json(d: dict[str, Any]) -> User:
 
 
 def tenant_from_json(doc: dict[str, Any]) -> Tenant:
-    """Build a Tenant from one fixture document (format in fixtures/README.md)."""
+    """Build a Tenant from one fixture document (format in sync/emulator/fixtures/README.md)."""
     domains = [
         Domain(
             id=d["id"],
@@ -98,22 +111,56 @@ def tenant_from_json(doc: dict[str, Any]) -> Tenant:
     )
 
 
-def load_world(fixtures_dir: Path, presence_seed: int = 1, names: list[str] | None = None) -> World:
-    """Load every ``*.json`` tenant in ``fixtures_dir`` (answer keys ``*.answers.json`` are skipped)."""
+def load_world(fixtures_dir: Path | Traversable | None = None, presence_seed: int = 1,
+               names: list[str] | None = None) -> World:
+    """Load every ``*.json`` tenant in ``fixtures_dir`` (answer keys ``*.answers.json`` are skipped); None: the
+    tenants shipped in the package. Raises ``FixturesError`` naming the folder or file and what is wrong."""
+    shipped = fixtures_dir is None
+    folder = default_fixtures_dir() if fixtures_dir is None else fixtures_dir
     tenants: dict[str, Tenant] = {}
-    for path in sorted(Path(fixtures_dir).glob("*.json")):
-        if path.name.endswith(".answers.json"):
-            continue
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if names and doc["name"] not in names:
-            continue
-        t = tenant_from_json(doc)
+    for entry in _documents(folder, shipped):
+        try:
+            doc = json.loads(entry.read_text(encoding="utf-8"))
+            if names and doc["name"] not in names:
+                continue
+            t = tenant_from_json(doc)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise FixturesError(f"{_where(folder, entry.name)} is not a readable tenant document "
+                                f"({type(exc).__name__}: {exc}); the format: sync/emulator/fixtures/README.md") from exc
         tenants[t.tenant_id] = t
     if not tenants:
-        raise FileNotFoundError(f"no tenant fixtures (*.json) found in {fixtures_dir}")
+        raise FixturesError(f"no fixture for tenant(s) {', '.join(names)} in {_where(folder)}" if names
+                            else _none_found(folder, shipped))
     return World(tenants=tenants, presence_seed=presence_seed)
 
 
-def default_fixtures_dir() -> Path:
-    """``fixtures/tenants`` of the source checkout this package runs from."""
-    return Path(__file__).resolve().parents[3] / "fixtures" / "tenants"
+def default_fixtures_dir() -> Traversable:
+    """The tenants shipped in the package (``sync/emulator/fixtures``), wherever it is installed."""
+    return resources.files(_PACKAGE).joinpath("fixtures")
+
+
+def _where(folder: Path | Traversable, name: str = "") -> str:
+    return str(Path(str(folder), name)) if name else str(folder)
+
+
+def _documents(folder: Path | Traversable, shipped: bool) -> list[Traversable]:
+    """The tenant documents of ``folder``, by name; answer keys left out."""
+    try:
+        entries = list(folder.iterdir()) if folder.is_dir() else None
+    except OSError as exc:
+        raise FixturesError(f"cannot list the tenant fixtures folder {_where(folder)}: {exc}") from exc
+    if entries is None:
+        raise FixturesError(_none_found(folder, shipped) if shipped else
+                            f"the tenant fixtures folder {_where(folder)} does not exist (or is not a folder)")
+    return sorted((e for e in entries if e.name.endswith(".json") and not e.name.endswith(".answers.json")
+                   and e.is_file()), key=lambda e: e.name)
+
+
+def _none_found(folder: Path | Traversable, shipped: bool) -> str:
+    if shipped:
+        return (f"this presence-sync installation lacks the tenant fixtures it ships: no tenant document (*.json) "
+                f"in {_where(folder)}, so it was installed from a build without its package data. Reinstall it "
+                "from a wheel or sdist built from the project (pip install --force-reinstall "
+                "presence_sync-VERSION-py3-none-any.whl).")
+    return (f"no tenant fixtures in {_where(folder)}: the folder holds no tenant document (*.json other than "
+            "*.answers.json)")

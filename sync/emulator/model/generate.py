@@ -1,6 +1,6 @@
 """Large synthetic tenants for benchmarks: ``generate_tenant(100_000, 30_000, seed=7)`` in a few seconds.
 
-The document has the fixture format (fixtures/README.md) and the same kinds of variety as the
+The document has the fixture format (sync/emulator/fixtures/README.md) and the same kinds of variety as the
 hand-made tenants: several domains (one unverified), a confidential and a public app, a service
 account, disabled users, guests (``#EXT#``), users without Teams, mail and SIP addresses that differ
 from the UPN, accented names, UK and onmicrosoft users, offices in several time zones. About 3% of

@@ -7,7 +7,10 @@ thousands of ids per second for minutes cost a dict update and a list increment 
 growing list. Also the busiest rolling 30 s of presence calls (Graph's 1,500 per 30 s budget), and the
 windows in which the Retry-After of an injected presence 429 or 503 forbade reads (wall-clock epoch seconds,
 so a soak can tell a state no well-behaved client could have read from one the job missed; a 429 for using up
-the budget is the caller's own doing and is not logged here).
+the budget is the caller's own doing and is not logged here). And per tenant, which access token made each call
+(a short hash), so that two processes reading one tenant at the same time show up: ``interleaved`` counts the
+calls made with one token between two calls of another token less than ``within`` seconds apart (a handover
+from one reader to the next is a ``token_changes``, never an interleaving).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = ["PresenceReads"]
 BUCKETS = 120_000  # 1 ms buckets up to 120 s; one more for everything longer
 CALL_WINDOW = 30.0
 PAUSES_KEPT = 10_000  # the latest Retry-After windows per tenant
+CALLERS_KEPT = 200_000  # the latest calls per tenant with the token that made them
 
 
 class _Log:
@@ -38,6 +42,15 @@ class _Log:
         self.busiest = 0
         self.first: float | None = None
         self.pauses: deque[tuple[float, float]] = deque(maxlen=PAUSES_KEPT)  # wall-clock Retry-After windows
+        self.callers: deque[tuple[float, str]] = deque(maxlen=CALLERS_KEPT)  # (arrival, token hash)
+
+    def interleaved(self, within: float) -> tuple[int, int]:
+        """(calls made with a token between two calls of another one less than ``within`` seconds apart: two
+        readers at once; changes of token: one reader handing over to the next)."""
+        calls = sorted(self.callers)
+        both = sum(1 for (t0, a), (_, b), (t2, c) in zip(calls, calls[1:], calls[2:], strict=False)
+                   if a == c != b and t2 - t0 < within)
+        return both, sum(1 for (_, a), (_, b) in zip(calls, calls[1:], strict=False) if a != b)
 
     def call(self, now: float) -> None:
         self.calls += 1
@@ -87,14 +100,17 @@ class PresenceReads:
         self._tenants: dict[str, _Log] = {}
         self._all = _Log()  # calls only: the busiest 30 s across tenants
 
-    def record(self, tenant_id: str, ids: Iterable[str], at: float | None = None) -> None:
+    def record(self, tenant_id: str, ids: Iterable[str], at: float | None = None, caller: str = "") -> None:
         """One presence call answered 200 for ``ids`` (a single GET is a call with one id), logged at the time
-        the call came in (``at``, before any modelled latency), as a request log would show it."""
+        the call came in (``at``, before any modelled latency), as a request log would show it; ``caller``: the
+        access token's hash."""
         now = self._now() if at is None else at
         log = self._tenants.get(tenant_id)
         if log is None:
             log = self._tenants[tenant_id] = _Log()
         log.call(now)
+        if caller:
+            log.callers.append((now, caller))
         self._all.call(now)
         log.ids(ids, now)
 
@@ -107,7 +123,7 @@ class PresenceReads:
         now = time.time()
         log.pauses.append((now, now + seconds))
 
-    def summary(self, tenant_id: str | None = None) -> dict[str, Any]:
+    def summary(self, tenant_id: str | None = None, within: float = 2.0) -> dict[str, Any]:
         logs = [self._tenants[tenant_id]] if tenant_id in self._tenants else [] if tenant_id else \
             list(self._tenants.values())
         if len(logs) == 1:
@@ -129,4 +145,7 @@ class PresenceReads:
             "busiest_30s_calls": busiest,
             "first_read_at": round(min(firsts) - self._t0, 6) if firsts else None,
             "retry_after_pauses": sorted([round(a, 3), round(b, 3)] for lg in logs for a, b in lg.pauses),
+            "callers": len({c for lg in logs for _, c in lg.callers}),
+            "interleaved": sum(lg.interleaved(within)[0] for lg in logs), "within_s": within,
+            "token_changes": sum(lg.interleaved(within)[1] for lg in logs),
         }

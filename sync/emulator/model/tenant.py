@@ -1,7 +1,7 @@
 """The emulated tenants' data: directory, domains, apps, service accounts and the SharePoint site.
 
-Loaded from the JSON fixtures in ``fixtures/tenants/*.json`` by ``fixtures`` (see
-``fixtures/README.md`` for the format). Everything lives in memory; the server is a single asyncio loop, so
+Loaded from the JSON fixtures in ``sync/emulator/fixtures/*.json`` by ``fixtures`` (see
+``sync/emulator/fixtures/README.md`` for the format). Everything lives in memory; the server is a single asyncio loop, so
 handlers mutate this state without locks.
 """
 

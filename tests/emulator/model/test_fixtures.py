@@ -14,7 +14,7 @@ import pytest
 from sync.emulator.model.fixtures import load_world, tenant_from_json
 
 ROOT = Path(__file__).resolve().parents[3]
-TENANTS = ROOT / "fixtures" / "tenants"
+TENANTS = ROOT / "sync" / "emulator" / "fixtures"
 
 CODES = ["EMPTY", "WHITESPACE", "UNICODE", "QUOTED", "ANGLE_ADDRESS", "PREFIX", "REPEATED_PREFIX", "URL_ENCODED",
          "TRAILING_DOT", "MULTIPLE", "SYNTAX", "CONFUSABLE", "DISPLAY_NAME", "UNKNOWN_DOMAIN", "UNVERIFIED_DOMAIN",

@@ -15,7 +15,7 @@ from sync.emulator.model.fixtures import load_world
 from sync.emulator.model.presence import STATES, PresenceModel
 from sync.emulator.model.tenant import Tenant, User
 
-TENANTS = Path(__file__).resolve().parents[3] / "fixtures" / "tenants"
+TENANTS = Path(__file__).resolve().parents[3] / "sync" / "emulator" / "fixtures"
 
 TUESDAY = datetime(2026, 3, 10, tzinfo=UTC)
 SATURDAY = datetime(2026, 3, 14, tzinfo=UTC)

@@ -61,3 +61,21 @@ def test_presence_reads_over_https(graph: httpx.Client, emulator: EmulatorServer
     assert graph.get("/_emulator/presence-reads").json()["reads"] == 6  # every tenant merged
     graph.post("/_emulator/reset")
     assert graph.get("/_emulator/presence-reads").json()["calls"] == 0
+
+
+def test_calls_of_one_token_amid_anothers_are_counted_and_a_handover_is_not() -> None:
+    """One process reading every second, a second one taking over cleanly (even 0.2 s after the last read of the
+    first), then the first reading again amid the second's reads: only those calls count."""
+    log = PresenceReads(now=FakeClock())
+    for t in (0.0, 1.0, 2.0, 3.0):
+        log.record("t1", ["a"], at=t, caller="old")
+    for t in (3.2, 4.2, 5.2):  # a handover
+        log.record("t1", ["a"], at=t, caller="new")
+    log.record("t1", ["a"], at=5.5, caller="old")  # the old reader, resumed: two readers at once
+    for t in (6.2, 7.2):
+        log.record("t1", ["a"], at=t, caller="new")
+    log.record("t2", ["b"], at=6.6, caller="other-tenant")
+    summary = log.summary("t1")
+    assert summary["callers"] == 2 and summary["interleaved"] == 1 and summary["token_changes"] == 3
+    assert log.summary("t1", within=0.5)["interleaved"] == 0  # 5.2 -> 6.2 is 1 s
+    assert log.summary("t2")["interleaved"] == 0 and log.summary()["callers"] == 3

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sync.bench.failover import FailoverOptions, report, run_failover
+from sync.bench.failover import FailoverOptions, in_flight_bound, report, run_failover
 
 
 def test_replicas_take_over_hand_over_and_survive_a_database_outage(tmp_path: Path) -> None:
@@ -14,6 +14,8 @@ def test_replicas_take_over_hand_over_and_survive_a_database_outage(tmp_path: Pa
     text, _ = report(fig)
     assert fig["crashes"] == 0, text + "\n" + "\n".join(p.read_text()[-3000:] for p in tmp_path.glob("r*.log"))
     assert fig["split_brain_ticks"] == 0, text
+    assert sum(fig["tenant_overlaps"].values()) == 0, text  # the tenant's own log agrees: one reader at a time
+    assert fig["writeback"]["unchanged_writes"] <= in_flight_bound(fig) and fig["writeback"]["items_written"] > 0, text
     # A write with the paused replica's token after the takeover, tried on purpose, was refused.
     assert fig["stale_probe"]["tried"] and fig["stale_probe"]["accepted"] is False, text
     for kind, limit in (("takeover", 15.0), ("handover", 6.0), ("after_outage", 15.0)):

@@ -83,3 +83,28 @@ def test_each_accounts_findings_are_uploaded_to_its_library(tmp_path: Path, emul
     assert again.returncode == 0, again.stderr
     refreshed = lib.file(f"{folder}/validation.csv")
     assert refreshed is not None and refreshed.version <= version + 1
+
+
+def test_csv_encoding_utf8_sig_reaches_every_csv_the_job_writes(tmp_path: Path, emulator: EmulatorServer,
+                                                                  tenant_info: dict[str, Any]) -> None:
+    """CsvEncoding="utf-8-sig": one BOM at the start of the local CSVs and of the uploaded validation.csv; a second
+    run appends to the history (after its catch-up read the file back) without a BOM mid-file."""
+    folder = f"presence-sync-{uuid.uuid4().hex[:8]}"
+    config, state, out = sup.both_tenants(tmp_path, tenant_info, emulator)
+    _with_reports(config, folder)
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "<MsGraphPresenceSource ", '<MsGraphPresenceSource CsvEncoding="utf-8-sig" ', 1), encoding="utf-8")
+    for _ in range(2):
+        ran = sup.run_cli(["run", "--config", str(config), "--state-dir", str(state), "--out", str(out), "--once"],
+                          cwd=tmp_path, timeout=180)
+        assert ran.returncode == 0, ran.stderr
+        assert "lacked" not in ran.stderr  # the catch-up found every row the first run wrote (BOM and all)
+    bom = b"\xef\xbb\xbf"
+    for name in ("presence.csv", "presence_history.csv", "validation.csv"):
+        data = (out / name).read_bytes()
+        assert data.startswith(bom + b"account_id,") and b"\n" + bom not in data, name
+        assert data.count(b"account_id,") == 1, name  # one header: the second run appended rows only
+    uploaded = emulator.state.world.resolve_tenant("fabrikam").site.library.file(f"{folder}/validation.csv")
+    assert uploaded is not None and uploaded.content.startswith(bom + b"account_id,")
+    rows = list(csv.DictReader(io.StringIO(uploaded.content.decode("utf-8-sig"))))
+    assert rows and {r["account_id"] for r in rows} == {"fabrikam"}

@@ -409,7 +409,7 @@ def test_normalized_upns_only_hold_validated_characters() -> None:
 
 # ---- the fixtures' answer key ----------------------------------------------------------------------------------
 
-TENANTS = Path(__file__).resolve().parents[3] / "fixtures" / "tenants"
+TENANTS = Path(__file__).resolve().parents[3] / "sync" / "emulator" / "fixtures"
 
 
 def load_tenant(name: str) -> tuple[list[AgentRow], Domains, DirectoryIndex]:
