@@ -41,11 +41,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .failover_history import history_figures, transitions
 from .harness import Job
 from .job import bench_config
 from .postgres import TemporaryPostgres
 from .tenant import start_tenant
-from .truth import Row, duplicates, parse_time, unmatched
+from .truth import ClockMap, parse_time
 
 __all__ = ["FailoverOptions", "report", "run_failover"]
 
@@ -118,6 +119,9 @@ def run_failover(opts: FailoverOptions, work: Path | None = None) -> dict[str, A
                                            "--out", str(tmp / "out"), "--interval", "1", "--store", url],
                                           tmp, env=env))
 
+            before = time.time()
+            now = tenant.control("GET", "/_emulator/clock")
+            clock = ClockMap(parse_time(now["now"]), (before + time.time()) / 2, float(now["speed"]) or 1.0)
             reps = [start(f"r{i}") for i in range(1, opts.replicas + 1)]
             t0 = time.time()
             events: list[dict[str, Any]] = []
@@ -188,9 +192,12 @@ def run_failover(opts: FailoverOptions, work: Path | None = None) -> dict[str, A
             while time.time() < t0 + opts.seconds:
                 time.sleep(0.2)
             codes = {r.name: r.job.stop(signal.SIGTERM, timeout=30) for r in live()}
-            for r in reps:  # each replica's whole log, for a reader of a FAIL
-                (tmp / f"{r.name}.log").write_text(r.job.text + "\n", encoding="utf-8")
-            history = _history(url, tmp / "out" / "presence_history.csv")
+            for r in reps:  # each replica's whole log, each line after the wall time it arrived, for a reader
+                (tmp / f"{r.name}.log").write_text("".join(f"{t:.3f} {ln}\n" for t, ln in r.job.lines),
+                                                   encoding="utf-8")
+            history, stored = history_figures(url, tmp / "out" / "presence_history.csv")
+            history["transitions"] = transitions(tenant, clock, stored, {r.name: r.ticks() for r in reps}, names,
+                                                  t0, time.time())
             writes = [tenant.control("GET", f"/_emulator/lists/writes?tenant={n}") for n in names]
             # The tenant's own log: calls with one replica's token between two of another's, within 2 intervals.
             overlaps = {n: tenant.control("GET", f"/_emulator/presence-reads?tenant={n}&within=2")["interleaved"]
@@ -240,22 +247,6 @@ def _stale_write(url: str, paused: _Replica, accounts: list[str]) -> dict[str, A
         store.close()
 
 
-def _history(url: str, csv_path: Path) -> dict[str, Any]:
-    """Duplicates in the store and in the whole-folder presence_history.csv, and the rows not in both."""
-    import csv
-
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        got = conn.execute("SELECT account_id, upn, user_id, from_availability, from_activity, to_availability,"
-                           " to_activity, changed_at FROM transitions ORDER BY seq").fetchall()
-    stored = [Row(r[0], r[2], (r[3], r[4]), (r[5], r[6]), parse_time(r[7]).timestamp(), r[1]) for r in got]
-    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-        rows = [Row(r["account_id"], r["user_id"], (r["from_availability"], r["from_activity"]),
-                    (r["to_availability"], r["to_activity"]), parse_time(r["changed_at_utc"]).timestamp(), r["upn"])
-                for r in csv.DictReader(fh)]
-    return {"store_rows": len(stored), "csv_rows": len(rows), "store_duplicates": duplicates(stored),
-            "csv_duplicates": duplicates(rows), "unmatched": unmatched(stored, rows)}
 
 
 def _figures(opts: FailoverOptions, reps: list[_Replica], events: list[dict[str, Any]], balance: list[int],
@@ -340,6 +331,10 @@ def report(fig: dict[str, Any]) -> tuple[str, bool]:
         dup = {k: h["store_duplicates"][k] + h["csv_duplicates"][k] for k in ("same_state", "identical")}
         rows.append(("duplicate transitions, store + presence_history.csv (same state / identical)",
                      f"{dup['same_state']} / {dup['identical']}", "0 / 0", dup == {"same_state": 0, "identical": 0}))
+        tr = h.get("transitions") or {}
+        rows.append((f"transitions lost / invented outside takeover windows (of {tr.get('segments_counted', 0)} "
+                     "states, tenant's log)", f"{tr.get('lost', '-')} / {tr.get('invented', '-')}", "0 / 0",
+                     tr.get("lost") == 0 and tr.get("invented") == 0))
         un = h["unmatched"]
         rows.append((f"history rows not in both store ({h['store_rows']}) and CSV ({h['csv_rows']})",
                      f"{un['missing_from_csv']} / {un['not_in_store']}", "0 / 0",

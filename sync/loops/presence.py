@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from ..errors import LeaseLost
+from ..errors import LeaseLost, StoreError
 from ..graph.client import GraphClient
 from ..graph.presence import UNKNOWN, PresenceResult, fetch_presences
 from ..http import RequestBudget
@@ -90,15 +90,23 @@ class PresenceLoop:
         """Several replicas: the account's lease may have passed on (a pause, a late renewal), so this tick read
         or wrote nothing. The coordinator stops the account within a round if it did pass on; if the next
         renewal works, the next tick reads again."""
-        if self._pending_io is not None and self._pending_io.done():
-            self._pending_io = None  # its LeaseLost was this one
         log.info("account %s: tick skipped: %s", self.state.account_id, exc)
 
     async def flush(self) -> None:
-        """Wait for the last tick's store and CSV writes."""
-        if self._pending_io is not None:
-            await self._pending_io
-            self._pending_io = None
+        """Wait for the last tick's store and CSV writes. Several replicas: a write refused because the lease may
+        have passed on raises LeaseLost (the caller skips on); a PostgreSQL store that does not answer (it
+        restarts, fails over) is a failure of that tick, not of the loop. Any other store failure ends it."""
+        pending, self._pending_io = self._pending_io, None
+        if pending is None:
+            return
+        try:
+            await pending
+        except LeaseLost:
+            raise
+        except StoreError as exc:
+            if self.store.dialect != "postgresql":
+                raise
+            self.state.note_failure(f"a presence tick's writes failed: {exc}")
 
     def _margin(self) -> float:
         """Time kept free before the next tick for a last retry's round trip."""

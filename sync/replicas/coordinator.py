@@ -22,6 +22,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
 
 from sync.errors import StoreError
 
@@ -29,6 +32,8 @@ from .leases import DEFAULT_RENEW, LeaseBook, LeaseListener
 from .plan import decide, share
 
 __all__ = ["Coordinator"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ class Coordinator:
         self.book, self.accounts = book, list(accounts)
         self.take, self.drop = take, drop
         self.extend = extend
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leases")
         self.renew_every = renew_every
         self.held: dict[str, int] = {}  # account -> fencing token
         self.changes = 0  # leases taken or given up by this replica (metrics)
@@ -51,6 +57,12 @@ class Coordinator:
         self.leaving = False  # SIGTERM: every account is being handed over
         self._failed_at: float | None = None  # when the rounds began to fail
         self._lenient = (0.0, 0.0)  # after an outage: until when, and how far back a heartbeat counts as live
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """A lease statement on this replica's own thread: the store's calls (which may each wait seconds for a
+        pooled connection while the database is away) fill the default executor, and must never hold a
+        renewal back."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
 
     @property
     def replica_id(self) -> str:
@@ -82,7 +94,7 @@ class Coordinator:
                     # replicas now would see itself alone and take every account. Heartbeat first; take next
                     # round, and for a TTL count as live every replica that beat during the outage's length too
                     # (the others come back at their own pace; one that died meanwhile drops out after it).
-                    await asyncio.wait_for(asyncio.to_thread(self.book.heartbeat), timeout=self.renew_every * 1.5)
+                    await asyncio.wait_for(self._call(self.book.heartbeat), timeout=self.renew_every * 1.5)
                     down = time.monotonic() - (self._failed_at or time.monotonic())
                     self._lenient = (time.monotonic() + self.book.ttl, self.book.ttl + down + self.renew_every)
                     log.info("replica %s: the lease database answers again (after %.1f s)", self.book.id, down)
@@ -108,12 +120,12 @@ class Coordinator:
 
     async def _round(self) -> None:
         book = self.book
-        await asyncio.to_thread(book.ensure, self.accounts)
+        await self._call(book.ensure, self.accounts)
         t0 = time.monotonic()
-        await asyncio.to_thread(book.heartbeat)
+        await self._call(book.heartbeat)
         for account, token in list(self.held.items()):
             asked = time.monotonic()
-            if await asyncio.to_thread(book.renew, account, token):
+            if await self._call(book.renew, account, token):
                 if self.extend is not None:
                     self.extend(account, self._until(asked))
             elif self.held.get(account) != token:
@@ -128,9 +140,9 @@ class Coordinator:
         if self.leaving:
             return  # handing everything over: nothing is taken again
         until, window = self._lenient
-        live = await asyncio.to_thread(book.live_replicas, window if time.monotonic() < until else None)
+        live = await self._call(book.live_replicas, window if time.monotonic() < until else None)
         quota = share(len(self.accounts), live, book.id)
-        leases = await asyncio.to_thread(book.leases, self.accounts)
+        leases = await self._call(book.leases, self.accounts)
         free = [ls.account for ls in leases
                 if ls.holder is None or ls.expires_in is None or ls.expires_in <= 0 or ls.holder == book.id]
         release, take = decide(self.held, free, quota)
@@ -138,7 +150,7 @@ class Coordinator:
             await self._hand_over(account, f"share of {quota} with {len(live)} replica(s)")
         async def one(account: str) -> None:
             asked = time.monotonic()
-            got: int | None = await asyncio.to_thread(book.acquire, account)
+            got: int | None = await self._call(book.acquire, account)
             if got is None:
                 return  # another replica was faster
             self.held[account] = token = got
@@ -160,7 +172,7 @@ class Coordinator:
         self.changes += 1
         await self.drop(account, True)  # its writes finish first
         try:
-            await asyncio.to_thread(self.book.release, account, token)
+            await self._call(self.book.release, account, token)
             log.info("replica %s: handed account %s over (%s)", self.book.id, account, why)
         except StoreError as exc:  # it expires on its own within a TTL
             log.warning("replica %s: account %s stopped, but its lease could not be released (%s); it expires "
@@ -182,8 +194,9 @@ class Coordinator:
         """Hand every account over and deregister; what cannot be released expires within a TTL."""
         await self.hand_over_all()
         try:
-            await asyncio.to_thread(self.book.leave)
+            await self._call(self.book.leave)
         except StoreError as exc:
             log.warning("replica %s: could not deregister (%s); the others stop counting it within %g s",
                         self.book.id, exc, self.book.ttl)
-        await asyncio.to_thread(self.book.close)
+        await self._call(self.book.close)
+        self._pool.shutdown(wait=False)

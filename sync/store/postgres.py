@@ -172,6 +172,9 @@ class PostgresBackend:
             raise StoreError(f"cannot connect to the store {self.where}: {_reason(exc)}",
                              hint="Check the URL, that the server is running and accepts this user, and the "
                                   "password (in the URL, PGPASSWORD or ~/.pgpass).") from None
+        # While the server is away the pool warns of every reconnection attempt (one a second or more, each a
+        # two-line message); the store's own errors and the lease rounds already say what fails, once.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         try:
             self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, kwargs=kwargs, open=False,
                                         check=ConnectionPool.check_connection, timeout=timeout,
