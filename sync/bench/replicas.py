@@ -29,6 +29,19 @@ CPU_RATIO_LIMIT = 1.2  # CPU per agent of N replicas against one process
 SETTLE = 120.0  # seconds at most until every account reads presence
 
 
+def _held(job: Job) -> set[str]:
+    """The accounts a replica holds by its log: taken, less handed over, lost or stopped with the database."""
+    mine: set[str] = set()
+    for _, ln in list(job.lines):
+        if "took account " in ln:
+            mine.add(ln.split("took account ", 1)[1].split()[0])
+        elif "handed account " in ln or "lost account " in ln:
+            mine.discard(ln.split(" account ", 1)[1].split()[0])
+        elif "stopping its" in ln and "until the database answers" in ln:
+            mine.clear()
+    return mine
+
+
 def _reading(jobs: list[Job], accounts: int) -> bool:
     seen = {ln.split("account ", 1)[1].split(":", 1)[0] for j in jobs for _, ln in j.lines
             if ": agents=" in ln and "presences=0 " not in ln and "account " in ln}
@@ -61,10 +74,12 @@ def _measure(tenant: TenantProcess, work: Path, *, replicas: int, url: str | Non
         reads = tenant.control("GET", "/_emulator/presence-reads")
         cpu = sum(cpu_seconds(j.proc.pid) or 0.0 for j in jobs) - cpu0
         elapsed = time.monotonic() - t0
-        held = [sum(1 for _, ln in list(j.lines) if "took account" in ln) - sum(
-            1 for _, ln in list(j.lines) if "handed account" in ln or "lost account" in ln) for j in jobs]
+        held = [len(_held(j)) for j in jobs]
     finally:
         codes = [j.stop(signal.SIGTERM, timeout=30) for j in jobs]
+        for i, j in enumerate(jobs):  # each process's log, line by line with its arrival time
+            (work / f"replica-{i}.log").write_text("".join(f"{t:.3f} {ln}\n" for t, ln in j.lines),
+                                                   encoding="utf-8")
     p95 = reads.get("gap_p95")
     say(f"  {replicas} process(es): freshness p95 {'-' if p95 is None else format(p95, '.3f')} s, CPU {cpu:.1f} s "
         f"over {elapsed:.0f} s")

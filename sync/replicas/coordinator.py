@@ -49,6 +49,8 @@ class Coordinator:
         self.take, self.drop = take, drop
         self.extend = extend
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leases")
+        self._handing: set[asyncio.Future[None]] = set()  # hand-overs to balance the spread, under way
+        self._releasing: set[str] = set()  # their accounts
         self.renew_every = renew_every
         self.held: dict[str, int] = {}  # account -> fencing token
         self.changes = 0  # leases taken or given up by this replica (metrics)
@@ -143,11 +145,14 @@ class Coordinator:
         live = await self._call(book.live_replicas, window if time.monotonic() < until else None)
         quota = share(len(self.accounts), live, book.id)
         leases = await self._call(book.leases, self.accounts)
-        free = [ls.account for ls in leases
-                if ls.holder is None or ls.expires_in is None or ls.expires_in <= 0 or ls.holder == book.id]
+        free = [ls.account for ls in leases if ls.account not in self._releasing and (
+                ls.holder is None or ls.expires_in is None or ls.expires_in <= 0 or ls.holder == book.id)]
         release, take = decide(self.held, free, quota)
-        for account in release:
-            await self._hand_over(account, f"share of {quota} with {len(live)} replica(s)")
+        for account in release:  # in the background: waiting for its loops must not hold this round's renewals
+            task = asyncio.ensure_future(self._hand_over(account, f"share of {quota} with {len(live)} replica(s)",
+                                                         self.held.pop(account)))
+            self._handing.add(task)
+            task.add_done_callback(self._handing.discard)
         async def one(account: str) -> None:
             asked = time.monotonic()
             got: int | None = await self._call(book.acquire, account)
@@ -167,16 +172,22 @@ class Coordinator:
         clocks that run at slightly different rates)."""
         return asked + self.book.ttl - min(1.0, self.book.ttl * 0.1)
 
-    async def _hand_over(self, account: str, why: str) -> None:
-        token = self.held.pop(account)
+    async def _hand_over(self, account: str, why: str, token: int | None = None) -> None:
+        """Stop the account's loops (their writes finish), then release its lease; ``token``: already taken out
+        of ``held`` by the caller."""
+        if token is None:
+            token = self.held.pop(account)
         self.changes += 1
-        await self.drop(account, True)  # its writes finish first
+        self._releasing.add(account)  # not taken back while its loops stop
         try:
+            await self.drop(account, True)  # its writes finish first
             await self._call(self.book.release, account, token)
             log.info("replica %s: handed account %s over (%s)", self.book.id, account, why)
         except StoreError as exc:  # it expires on its own within a TTL
             log.warning("replica %s: account %s stopped, but its lease could not be released (%s); it expires "
                         "within %g s", self.book.id, account, exc, self.book.ttl)
+        finally:
+            self._releasing.discard(account)
 
     async def _drop_all(self, graceful: bool) -> None:
         for account in list(self.held):
@@ -188,7 +199,8 @@ class Coordinator:
         """SIGTERM: every account handed over at once, each as soon as its own loops finished their writes;
         nothing is taken again."""
         self.leaving = True
-        await asyncio.gather(*(self._hand_over(account, "this replica stops") for account in list(self.held)))
+        await asyncio.gather(*self._handing, *(self._hand_over(account, "this replica stops")
+                                               for account in list(self.held)))
 
     async def leave(self) -> None:
         """Hand every account over and deregister; what cannot be released expires within a TTL."""
