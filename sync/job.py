@@ -166,6 +166,8 @@ async def run_job(settings: Settings, *, max_cycles: int | None = None, install_
                         sched.request_stop()
                         await rounds
                         await coordinator.leave()  # SIGTERM: every account handed over at once
+    with contextlib.suppress(OSError):
+        outputs.flush()  # several replicas: the last ticks' rows into the whole-folder presence.csv
     return JobReport(code, sched.cycles, outputs)
 
 

@@ -50,6 +50,8 @@ def test_two_replicas_fill_the_whole_folder_files_with_every_account_once(tmp_pa
             t.start()
         for t in threads:
             t.join()
+        a.flush()  # presence.csv is rebuilt at most once a second; the job flushes when it ends
+        b.flush()
         a.set_validation("contoso", [ValidationRow(i, f"agent{i}@contoso.com", f"agent{i}@contoso.com", "ok", (), "")
                                      for i in range(1, 41)])
         b.set_validation("fabrikam", [ValidationRow(7, "bad upn", "", "invalid", ("SYNTAX",), "error")])
