@@ -48,7 +48,7 @@ from .postgres import TemporaryPostgres
 from .tenant import start_tenant
 from .truth import ClockMap, parse_time
 
-__all__ = ["FailoverOptions", "report", "run_failover"]
+__all__ = ["FailoverOptions", "held_accounts", "in_flight_bound", "report", "run_failover"]
 
 _TOOK = re.compile(r"replica (\S+): took account (\S+) \(lease token (\d+)")
 WRITEBACK_INTERVAL = 5.0  # seconds between the replicas' Agent-list write-back rounds
@@ -74,21 +74,25 @@ class _Replica:
         self.stopped_at: float | None = None
 
     def held(self) -> set[str]:
-        """The accounts this replica holds by its log (took minus handed over / lost / stopped)."""
-        mine: set[str] = set()
-        for _, ln in self.job.lines:
-            if (m := _TOOK.search(ln)) is not None:
-                mine.add(m.group(2))
-            elif "handed account " in ln or "lost account " in ln:
-                mine.discard(ln.split(" account ", 1)[1].split()[0])
-            elif "stopping its" in ln and "until the database answers" in ln:
-                mine.clear()
-        return mine
+        return held_accounts(self.job)
 
     def ticks(self) -> list[tuple[float, str]]:
         """(when the tick's presence read began, account): the line's arrival less the tick's duration."""
         return [(t - float(m.group(3)), m.group(1)) for t, ln in self.job.lines
                 if (m := _TICK.search(ln)) and int(m.group(2)) > 0]
+
+
+def held_accounts(job: Job) -> set[str]:
+    """The accounts a replica holds by its log: taken, less handed over, lost or stopped with the database."""
+    mine: set[str] = set()
+    for _, ln in list(job.lines):
+        if (m := _TOOK.search(ln)) is not None:
+            mine.add(m.group(2))
+        elif "handed account " in ln or "lost account " in ln:
+            mine.discard(ln.split(" account ", 1)[1].split()[0])
+        elif "stopping its" in ln and "until the database answers" in ln:
+            mine.clear()
+    return mine
 
 
 def _first_tick_elsewhere(replicas: list[_Replica], victim: _Replica, account: str, since: float) -> float | None:

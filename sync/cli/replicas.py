@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import SyncError, UsageError
+from ..store.backend import is_url
 from .common import _env, _fail, app, out
 
 
@@ -26,7 +27,7 @@ def status(
     """
     try:
         url = store or _env().get("PRESENCE_SYNC_STORE", "").strip()
-        if not url or url.split("://", 1)[0].lower() not in ("postgresql", "postgres"):
+        if not url or not is_url(url):
             raise UsageError("status needs the replicas' PostgreSQL store: pass --store postgresql://... or set "
                              "PRESENCE_SYNC_STORE (a single replica's SQLite store has no leases)")
         from ..replicas.status import replica_status

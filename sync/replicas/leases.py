@@ -13,6 +13,7 @@ Each statement is bounded (``statement_timeout``), and a broken connection is op
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -30,6 +31,8 @@ __all__ = ["CHANNEL", "DEFAULT_RENEW", "DEFAULT_TTL", "Lease", "LeaseBook", "Lea
 
 DEFAULT_TTL = 6.0  # seconds a lease lives without renewal
 DEFAULT_RENEW = 2.0  # seconds between renewals: three per TTL
+log = logging.getLogger(__name__)
+
 CHANNEL = "presence_sync_leases"  # NOTIFY channel: a lease was released, a replica joined or left (payload: its id)
 
 
@@ -201,6 +204,7 @@ class LeaseListener:
     def __init__(self, url: str, replica_id: str, on_change: Callable[[], None]) -> None:
         self.url, self.id, self.on_change = url, replica_id, on_change
         self._stop = threading.Event()
+        self._said = False  # a failure to listen was logged
         self._thread = threading.Thread(target=self._run, name="lease-listener", daemon=True)
 
     def start(self) -> LeaseListener:
@@ -219,7 +223,13 @@ class LeaseListener:
                         for note in conn.notifies(timeout=0.5):
                             if note.payload != self.id:
                                 self.on_change()
-            except Exception:  # noqa: BLE001 - only a shortcut: any failure means "connect again in a second"
+            except Exception as exc:  # noqa: BLE001 - only a shortcut: any failure means "connect again in a second"
+                if not self._said:  # once: the renewal rounds still hand accounts over, only more slowly
+                    self._said = True
+                    log.warning("replica %s: cannot LISTEN for lease changes (%s); hand-overs wait for the next "
+                                "renewal round (through a transaction-pooling proxy, LISTEN needs a session "
+                                "connection)", self.id, (str(exc).strip().splitlines() or [type(exc).__name__])[0].replace(
+                                    self.url, redact_url(self.url)))
                 self._stop.wait(1.0)
 
     def close(self) -> None:

@@ -69,9 +69,10 @@ class Reader:
                 self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10,
                                              options="-c default_transaction_read_only=on")
             except psycopg.Error as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise StoreError(f"cannot read the store {redact_url(url)}: {reason.replace(url, redact_url(url))}"
-                                 ) from None
+                from ..store.postgres import _reason
+
+                raise StoreError(f"cannot read the store {redact_url(url)}: "
+                                 f"{_reason(exc).replace(url, redact_url(url))}") from None
             return
         try:
             self._conn = sqlite3.connect(location, check_same_thread=False)
@@ -130,7 +131,9 @@ def _query(conn: Reader, sql: str, params: Sequence[object], times: Sequence[str
         raise StoreError(f"store: query failed: {exc}") from exc
     except Exception as exc:
         if type(exc).__module__.startswith("psycopg"):
-            raise StoreError(f"store: query failed: {str(exc).strip().splitlines()[0]}") from None
+            from ..store.postgres import _reason
+
+            raise StoreError(f"store: query failed: {_reason(exc)}") from None
         raise
     for col in times:
         df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601") if len(df) else df[col].astype(_TIME)
